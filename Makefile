@@ -1,0 +1,48 @@
+# autotel: see README.md for the two commands that matter.
+SHELL := /usr/bin/env bash
+GO ?= go
+
+.PHONY: run run-cluster test unit integration generate verify-generated build bench kube-binaries fmt vet
+
+## run: bring up a local control plane and run the operator against it
+## (or, with KUBECONFIG set, run the operator against that cluster).
+run:
+	@if [ -n "$$KUBECONFIG" ]; then $(MAKE) --no-print-directory run-cluster; \
+	else $(GO) run ./cmd/autotel-local; fi
+
+run-cluster:
+	$(GO) run ./cmd/operator $(ARGS)
+
+## test: everything CI runs.
+test: verify-generated vet
+	@bin=$$(hack/kube-binaries.sh) && KUBEBUILDER_ASSETS="$$bin" $(GO) test -count=1 ./...
+
+unit:
+	$(GO) test -count=1 ./api/... ./internal/...
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+kube-binaries:
+	hack/kube-binaries.sh
+
+## generate: deepcopy, CRDs, RBAC and webhook configurations from markers.
+generate:
+	$(GO) tool controller-gen object paths=./api/...
+	$(GO) tool controller-gen crd rbac:roleName=autotel-operator webhook paths=./... \
+		output:crd:artifacts:config=config/crd/bases \
+		output:rbac:artifacts:config=config/rbac \
+		output:webhook:artifacts:config=config/webhook
+
+## verify-generated: fail when committed generated files are stale.
+verify-generated: generate
+	@git diff --exit-code -- api config || { echo "generated files are out of date: run 'make generate' and commit the result" >&2; exit 1; }
+	@test -z "$$(git ls-files --others --exclude-standard -- api config)" || { echo "untracked generated files: run 'make generate' and commit them" >&2; git ls-files --others --exclude-standard -- api config >&2; exit 1; }
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+## bench: pod webhook benchmark (handler alone and through the API server).
+bench:
+	@bin=$$(hack/kube-binaries.sh) && KUBEBUILDER_ASSETS="$$bin" $(GO) test -run '^$$' -bench . -benchmem -benchtime=$${BENCHTIME:-3s} ./internal/webhook/podwebhook/ ./test/integration/

@@ -1,0 +1,89 @@
+// Command autotel-local runs the autotel operator against a control plane
+// it brings up itself (etcd and kube-apiserver built from source by
+// hack/kube-binaries.sh), for a machine without a cluster. It writes a
+// kubeconfig, prints how to use it, and serves until interrupted; then it
+// stops every process it started.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/autotel/autotel/internal/testenv"
+)
+
+func main() {
+	kubeconfig := flag.String("kubeconfig-out", "", "where to write the kubeconfig (default: <cache>/autotel/local/kubeconfig)")
+	zapOpts := zap.Options{Development: true}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	log := zap.New(zap.UseFlagOptions(&zapOpts))
+	ctrl.SetLogger(log)
+
+	if *kubeconfig == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			fail("finding a cache folder for the kubeconfig: %v", err)
+		}
+		*kubeconfig = filepath.Join(cache, "autotel", "local", "kubeconfig")
+	}
+
+	env, err := testenv.Start(log, nil)
+	if err != nil {
+		fail("%v", err)
+	}
+	defer env.Stop()
+
+	if err := writeKubeconfig(*kubeconfig, env); err != nil {
+		env.Stop()
+		fail("%v", err)
+	}
+	kubectl := filepath.Join(env.BinaryDir, "kubectl")
+	fmt.Printf(`
+autotel operator is running against a local control plane (kube-apiserver %s).
+
+  export KUBECONFIG=%s
+  %s create namespace example
+  %s -n example apply -f ../shared/seed/instrumentation-console.yaml
+  %s -n example run sample --image=sample --restart=Never \
+      --annotations=instrumentation.opentelemetry.io/inject-python=true
+  %s -n example get pod sample -o yaml
+
+There is no kubelet here: pods are stored, not run. Press Ctrl-C to stop everything.
+`, env.Config.Host, *kubeconfig, kubectl, kubectl, kubectl, kubectl)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	fmt.Println("stopping operator, kube-apiserver and etcd")
+}
+
+func writeKubeconfig(path string, env *testenv.Env) error {
+	cfg := env.Config
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["local"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: "admin"}
+	kc.CurrentContext = "local"
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
+	}
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		return fmt.Errorf("writing kubeconfig %s: %w", path, err)
+	}
+	return nil
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "autotel-local: "+format+"\n", args...)
+	os.Exit(1)
+}

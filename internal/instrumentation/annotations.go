@@ -1,0 +1,54 @@
+package instrumentation
+
+import (
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Annotation names are the OpenTelemetry Operator's, byte for byte, so that
+// workloads written for it are instrumented the same way here.
+const (
+	annotationPrefix = "instrumentation.opentelemetry.io/"
+
+	// AnnotationContainerNames lists, comma-separated, the containers every
+	// requested language instruments (default: the first container).
+	AnnotationContainerNames = annotationPrefix + "container-names"
+	// AnnotationPythonPlatform picks the glibc or musl build of the Python
+	// packages.
+	AnnotationPythonPlatform = annotationPrefix + "otel-python-platform"
+	// AnnotationDotNetRuntime picks the linux-x64 or linux-musl-x64 .NET profiler.
+	AnnotationDotNetRuntime = annotationPrefix + "otel-dotnet-auto-runtime"
+	// AnnotationGoTargetExe names the executable the Go eBPF agent attaches to.
+	AnnotationGoTargetExe = annotationPrefix + "otel-go-auto-target-exe"
+
+	// ResourceAttributeAnnotationPrefix marks pod annotations that become
+	// resource attributes: resource.opentelemetry.io/<key>: <value>.
+	ResourceAttributeAnnotationPrefix = "resource.opentelemetry.io/"
+
+	// AnnotationDefaultImagePrefix + <language> records on an Instrumentation
+	// the operator default image at the time it was defaulted, so an operator
+	// upgrade can tell user-chosen images from defaults.
+	AnnotationDefaultImagePrefix = annotationPrefix + "default-auto-instrumentation-"
+)
+
+// annotationValue resolves an annotation set on the pod, its namespace or
+// both, with the OpenTelemetry Operator's precedence: a pod value other than
+// "true" is final; a pod "true" defers to a namespace value naming an
+// Instrumentation (or "true"), but not to a namespace "false".
+func annotationValue(ns, pod metav1.ObjectMeta, annotation string) string {
+	podValue := pod.Annotations[annotation]
+	nsValue := ns.Annotations[annotation]
+	switch {
+	case nsValue == "":
+		return podValue
+	case podValue == "":
+		return nsValue
+	case !strings.EqualFold(podValue, "true"):
+		return podValue
+	case strings.EqualFold(nsValue, "false"):
+		return podValue
+	default:
+		return nsValue
+	}
+}

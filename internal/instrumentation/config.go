@@ -1,0 +1,30 @@
+package instrumentation
+
+// Config holds the operator-wide settings that change what injection does.
+type Config struct {
+	// Enabled lists the languages the operator may inject. A request for
+	// any other is rejected with a warning event, as upstream does for its
+	// enable-<language>-instrumentation flags.
+	Enabled map[Language]bool
+
+	// MultiInstrumentation allows several languages in one pod, each with
+	// its own <language>-container-names annotation.
+	MultiInstrumentation bool
+}
+
+// DefaultConfig matches upstream's defaults: every language on except Go
+// and Nginx, multi-instrumentation on.
+func DefaultConfig() Config {
+	return Config{
+		Enabled: map[Language]bool{
+			Java: true, NodeJS: true, Python: true, DotNet: true,
+			Go: false, ApacheHttpd: true, Nginx: false, SDK: true,
+		},
+		MultiInstrumentation: true,
+	}
+}
+
+func (c Config) enabled(l Language) bool {
+	// inject-sdk has no enable flag upstream: it is always honoured.
+	return l == SDK || c.Enabled[l]
+}

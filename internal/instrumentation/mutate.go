@@ -1,0 +1,398 @@
+// Package instrumentation decides and performs auto-instrumentation
+// injection into pods. It is the single implementation behind the pod
+// webhook, the CLI preview and the tests: Mutate reads the cluster only
+// through Lookup and returns the mutated pod together with a Report of
+// every decision.
+package instrumentation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/autotel/autotel/api/v1alpha1"
+)
+
+// Upstream's messages, kept verbatim: users search for them.
+var (
+	ErrNoInstrumentation        = errors.New("no OpenTelemetry Instrumentation instances available")
+	ErrMultipleInstrumentations = errors.New("multiple OpenTelemetry Instrumentation instances available, cannot determine which one to select")
+)
+
+// request is one language the pod asked for, resolved to an Instrumentation.
+type request struct {
+	language    Language
+	value       string
+	inst        *v1alpha1.Instrumentation
+	containers  []string
+	annotations map[string]string
+}
+
+// languageInjector is what a language plugs in beside the common SDK
+// configuration.
+type languageInjector interface {
+	// injectContainer adds the language's own env and mounts, or returns
+	// why this container cannot be instrumented.
+	injectContainer(inst *v1alpha1.Instrumentation, req request, c *corev1.Container) error
+	// defaultEnv is added (if absent) after spec.env.
+	defaultEnv(c *corev1.Container) []corev1.EnvVar
+	// injectPod adds the pod-level parts (volume, init container) once.
+	injectPod(inst *v1alpha1.Instrumentation, req request, pod *corev1.Pod, first *corev1.Container)
+}
+
+var injectors = map[Language]languageInjector{
+	Python: pythonInjector{},
+}
+
+// Mutator injects auto-instrumentation according to a Config.
+type Mutator struct {
+	Config Config
+}
+
+// Mutate returns the pod as the webhook should admit it and the report of
+// why. It never fails: on any problem the pod comes back unchanged and the
+// report says what went wrong (fail-open, so our webhook never blocks a pod).
+func (m Mutator) Mutate(ctx context.Context, ns *corev1.Namespace, pod *corev1.Pod, lookup Lookup) (*corev1.Pod, Report) {
+	report := Report{Pod: podRef(ns, pod)}
+	if !requestsInjection(ns, pod) {
+		report.Outcome = OutcomeNotRequested
+		return pod, report
+	}
+	if already, why := alreadyInstrumented(pod); already {
+		report.Outcome, report.Reason = OutcomeSkipped, "already instrumented: "+why
+		return pod, report
+	}
+
+	var reqs []request
+	for _, lang := range Languages {
+		value := annotationValue(ns.ObjectMeta, pod.ObjectMeta, lang.InjectAnnotation())
+		inst, err := selectInstrumentation(ctx, lookup, ns.Name, value)
+		if err != nil {
+			report.Outcome = OutcomeError
+			report.Reason = fmt.Sprintf("failed to select an OpenTelemetry Instrumentation instance for %s (annotation %s: %q): %v", lang, lang.InjectAnnotation(), value, err)
+			return pod, report
+		}
+		if inst == nil {
+			continue
+		}
+		if !m.Config.enabled(lang) {
+			msg := fmt.Sprintf("support for %s auto instrumentation is not enabled", lang.displayName())
+			report.Warnings = append(report.Warnings, Warning{Reason: "InstrumentationRequestRejected", Message: msg})
+			report.Languages = append(report.Languages, LanguageReport{Language: lang, Requested: value, Instrumentation: inst.Namespace + "/" + inst.Name})
+			continue
+		}
+		req := request{language: lang, value: value, inst: inst}
+		switch lang {
+		case Python:
+			req.annotations = map[string]string{AnnotationPythonPlatform: annotationValue(ns.ObjectMeta, pod.ObjectMeta, AnnotationPythonPlatform)}
+		case DotNet:
+			req.annotations = map[string]string{AnnotationDotNetRuntime: annotationValue(ns.ObjectMeta, pod.ObjectMeta, AnnotationDotNetRuntime)}
+		}
+		reqs = append(reqs, req)
+	}
+	if len(reqs) == 0 {
+		report.Outcome, report.Reason = OutcomeSkipped, "every requested language is disabled in the operator"
+		return pod, report
+	}
+
+	if err := setCommonContainers(ns, pod, reqs); err != nil {
+		report.Outcome, report.Reason = OutcomeError, err.Error()
+		return pod, report
+	}
+	if err := checkTLSReferences(ctx, lookup, ns.Name, reqs); err != nil {
+		report.Outcome, report.Reason = OutcomeError, err.Error()
+		return pod, report
+	}
+	if m.Config.MultiInstrumentation {
+		if err := setLanguageContainers(ns, pod, reqs); err != nil {
+			report.Outcome, report.Reason = OutcomeError, err.Error()
+			return pod, report
+		}
+		if err := checkContainerAssignment(reqs); err != nil {
+			report.Outcome, report.Reason = OutcomeSkipped, err.Error()
+			return pod, report
+		}
+	}
+	if len(pod.Spec.Containers) == 0 {
+		report.Outcome, report.Reason = OutcomeSkipped, "pod has no containers"
+		return pod, report
+	}
+
+	out := pod.DeepCopy()
+	var notes []string
+	sdk := sdkEnv{ctx: ctx, lookup: lookup, ns: *ns, notes: &notes}
+	for _, req := range reqs {
+		report.Languages = append(report.Languages, m.inject(sdk, req, out))
+	}
+	report.Outcome = OutcomeSkipped
+	for _, l := range report.Languages {
+		for _, c := range l.Containers {
+			if c.Injected {
+				report.Outcome = OutcomeInjected
+			}
+		}
+	}
+	if report.Outcome == OutcomeSkipped {
+		report.Reason = "no target container could be instrumented"
+		return pod, report
+	}
+	report.Reason = strings.Join(notes, "; ")
+	return out, report
+}
+
+// inject applies one language to its target containers.
+func (m Mutator) inject(sdk sdkEnv, req request, pod *corev1.Pod) LanguageReport {
+	lr := LanguageReport{Language: req.language, Requested: req.value, Instrumentation: req.inst.Namespace + "/" + req.inst.Name}
+	targets, missing := targetContainers(pod, req.containers)
+	for _, name := range missing {
+		lr.Containers = append(lr.Containers, ContainerReport{Name: name, Reason: "no such container in the pod"})
+	}
+	if !req.language.supported() {
+		for _, c := range targets {
+			lr.Containers = append(lr.Containers, ContainerReport{Name: c.Name, Reason: fmt.Sprintf("autotel does not inject %s yet", req.language)})
+		}
+		return lr
+	}
+	inj := injectors[req.language]
+	injected := false
+	for _, c := range targets {
+		if inj != nil {
+			if err := inj.injectContainer(req.inst, req, c); err != nil {
+				lr.Containers = append(lr.Containers, ContainerReport{Name: c.Name, Reason: fmt.Sprintf("Skipping %s SDK injection: %v", req.language.displayName(), err)})
+				continue
+			}
+		}
+		injectCommonEnv(req.inst, c)
+		if inj != nil {
+			c.Env = appendIfAbsent(c.Env, inj.defaultEnv(c)...)
+		}
+		sdk.injectCommonSDKConfig(req.inst, pod, c, c)
+		lr.Containers = append(lr.Containers, ContainerReport{Name: c.Name, Injected: true})
+		injected = true
+	}
+	// Upstream adds the init container even when every target was skipped,
+	// which leaves e.g. `cp -r "" ...` for an unknown platform and a pod
+	// stuck in Init:Error. We add it only when a container will use it.
+	if injected && inj != nil {
+		inj.injectPod(req.inst, req, pod, targets[0])
+	}
+	return lr
+}
+
+// targetContainers resolves container names to the pod's containers, init
+// containers first in pod order (their agent must be in place before they
+// run), then regular ones in annotation order. No names means the first
+// regular container.
+func targetContainers(pod *corev1.Pod, names []string) (targets []*corev1.Container, missing []string) {
+	if len(names) == 0 {
+		return []*corev1.Container{&pod.Spec.Containers[0]}, nil
+	}
+	var inits, regular []*corev1.Container
+	for _, name := range names {
+		if i := slices.IndexFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == name }); i >= 0 {
+			regular = append(regular, &pod.Spec.Containers[i])
+		} else if i := slices.IndexFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == name }); i >= 0 {
+			inits = append(inits, &pod.Spec.InitContainers[i])
+		} else {
+			missing = append(missing, name)
+		}
+	}
+	pos := func(c *corev1.Container) int {
+		return slices.IndexFunc(pod.Spec.InitContainers, func(o corev1.Container) bool { return o.Name == c.Name })
+	}
+	slices.SortStableFunc(inits, func(a, b *corev1.Container) int { return pos(a) - pos(b) })
+	return append(inits, regular...), missing
+}
+
+// requestsInjection is true when any inject-* annotation (on the pod or
+// its namespace) could ask for injection. It needs no API reads.
+func requestsInjection(ns *corev1.Namespace, pod *corev1.Pod) bool {
+	for _, lang := range Languages {
+		v := annotationValue(ns.ObjectMeta, pod.ObjectMeta, lang.InjectAnnotation())
+		if v != "" && !strings.EqualFold(v, "false") {
+			return true
+		}
+	}
+	return false
+}
+
+// Names whose presence marks a pod as already instrumented. Webhooks can be
+// called again for the same pod (reinvocation, a second operator): the
+// check keeps injection idempotent and matches upstream's, so pods
+// instrumented by either operator are recognised by both.
+var injectedInitContainers = []string{
+	"opentelemetry-auto-instrumentation-dotnet",
+	"opentelemetry-auto-instrumentation-java",
+	"opentelemetry-auto-instrumentation-nodejs",
+	pythonInitContainerName,
+	"otel-agent-attach-apache",
+	"otel-agent-source-container-clone",
+}
+
+const (
+	goSidecarName          = "opentelemetry-auto-instrumentation"
+	collectorContainerName = "otc-container"
+)
+
+func alreadyInstrumented(pod *corev1.Pod) (bool, string) {
+	for _, c := range pod.Spec.InitContainers {
+		if slices.Contains(injectedInitContainers, c.Name) {
+			return true, "init container " + c.Name + " present"
+		}
+	}
+	for _, c := range pod.Spec.Containers {
+		if c.Name == goSidecarName {
+			return true, "container " + c.Name + " present"
+		}
+		// The collector sidecar sets this variable too; any other
+		// container with it was instrumented (or opted out by setting it).
+		if c.Name != collectorContainerName && envIndex(c.Env, envNodeName) >= 0 {
+			return true, "container " + c.Name + " already sets " + envNodeName
+		}
+	}
+	return false, ""
+}
+
+// selectInstrumentation resolves an inject-* value: "" or "false" → none,
+// "true" → the only Instrumentation in the pod's namespace, "name" → that
+// one in the pod's namespace, "ns/name" → that one.
+func selectInstrumentation(ctx context.Context, lookup Lookup, podNamespace, value string) (*v1alpha1.Instrumentation, error) {
+	if value == "" || strings.EqualFold(value, "false") {
+		return nil, nil
+	}
+	if strings.EqualFold(value, "true") {
+		list, err := lookup.ListInstrumentations(ctx, podNamespace)
+		if err != nil {
+			return nil, fmt.Errorf("listing Instrumentations in namespace %s: %w", podNamespace, err)
+		}
+		switch len(list) {
+		case 0:
+			return nil, ErrNoInstrumentation
+		case 1:
+			return &list[0], nil
+		default:
+			return nil, ErrMultipleInstrumentations
+		}
+	}
+	namespace, name := podNamespace, value
+	if n, nm, ok := strings.Cut(value, "/"); ok {
+		namespace, name = n, nm
+	}
+	inst, err := lookup.GetInstrumentation(ctx, namespace, name)
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("Instrumentation %s/%s not found: %w", namespace, name, err)
+		}
+		return nil, fmt.Errorf("reading Instrumentation %s/%s: %w", namespace, name, err)
+	}
+	return inst, nil
+}
+
+var containerListPattern = regexp.MustCompile(`^[a-zA-Z0-9-,]+$`)
+
+func parseContainerList(annotation, value string) ([]string, error) {
+	if value == "" {
+		return nil, nil
+	}
+	if !containerListPattern.MatchString(value) {
+		return nil, fmt.Errorf("not valid characters included in the instrumentation container annotation %s: %q (use a comma-separated list of container names)", annotation, value)
+	}
+	return strings.Split(value, ","), nil
+}
+
+// setCommonContainers applies container-names to every requested language.
+func setCommonContainers(ns *corev1.Namespace, pod *corev1.Pod, reqs []request) error {
+	names, err := parseContainerList(AnnotationContainerNames, annotationValue(ns.ObjectMeta, pod.ObjectMeta, AnnotationContainerNames))
+	if err != nil || names == nil {
+		return err
+	}
+	for i := range reqs {
+		reqs[i].containers = slices.Clone(names)
+	}
+	return nil
+}
+
+// setLanguageContainers adds <language>-container-names to each language.
+func setLanguageContainers(ns *corev1.Namespace, pod *corev1.Pod, reqs []request) error {
+	for i := range reqs {
+		ann := reqs[i].language.ContainerNamesAnnotation()
+		names, err := parseContainerList(ann, annotationValue(ns.ObjectMeta, pod.ObjectMeta, ann))
+		if err != nil {
+			return err
+		}
+		reqs[i].containers = append(reqs[i].containers, names...)
+	}
+	return nil
+}
+
+// checkContainerAssignment enforces upstream's multi-instrumentation rules:
+// with more than one language every language names its containers, and no
+// container is claimed twice.
+func checkContainerAssignment(reqs []request) error {
+	count := map[string]int{}
+	withNames, withoutNames := 0, 0
+	for _, r := range reqs {
+		if len(r.containers) == 0 {
+			withoutNames++
+		} else {
+			withNames++
+		}
+		for _, c := range r.containers {
+			count[c]++
+		}
+	}
+	var dups []string
+	for name, n := range count {
+		if name != "" && n > 1 {
+			dups = append(dups, name)
+		}
+	}
+	if dups != nil {
+		slices.Sort(dups)
+		return fmt.Errorf("duplicated container names detected: %s", dups)
+	}
+	if withoutNames > 0 && (withNames > 0 || withoutNames > 1) {
+		return errors.New("incorrect instrumentation configuration - please provide container names for all instrumentations")
+	}
+	return nil
+}
+
+// checkTLSReferences: a pod mounting a missing secret or config map would
+// never start, so such an Instrumentation is not applied.
+func checkTLSReferences(ctx context.Context, lookup Lookup, namespace string, reqs []request) error {
+	var errs []error
+	for _, r := range reqs {
+		tls := r.inst.Spec.Exporter.TLS
+		if tls == nil {
+			continue
+		}
+		if tls.SecretName != "" {
+			if ok, err := lookup.SecretExists(ctx, namespace, tls.SecretName); err == nil && !ok {
+				errs = append(errs, fmt.Errorf("secret %s/%s with certificates does not exists", namespace, tls.SecretName))
+			}
+		}
+		if tls.ConfigMapName != "" {
+			if ok, err := lookup.ConfigMapExists(ctx, namespace, tls.ConfigMapName); err == nil && !ok {
+				errs = append(errs, fmt.Errorf("configmap %s/%s with CA certificate does not exists", namespace, tls.ConfigMapName))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func podRef(ns *corev1.Namespace, pod *corev1.Pod) string {
+	namespace := pod.Namespace
+	if namespace == "" {
+		namespace = ns.Name
+	}
+	if pod.Name != "" {
+		return namespace + "/" + pod.Name
+	}
+	return namespace + "/" + pod.GenerateName + "*"
+}

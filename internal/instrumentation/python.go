@@ -1,0 +1,82 @@
+package instrumentation
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/autotel/autotel/api/v1alpha1"
+)
+
+const (
+	pythonInitContainerName = "opentelemetry-auto-instrumentation-python"
+	pythonVolumeName        = "opentelemetry-auto-instrumentation-python"
+	pythonMountPath         = "/otel-auto-instrumentation-python"
+	// sitecustomize.py in this folder bootstraps the SDK before the app.
+	pythonPathPrefix = pythonMountPath + "/opentelemetry/instrumentation/auto_instrumentation"
+	pythonPathSuffix = pythonMountPath
+	envPythonPath    = "PYTHONPATH"
+)
+
+// pythonSource is the folder of the image to copy for the libc the app
+// uses; the two builds differ in their compiled extensions.
+func pythonSource(platform string) (string, error) {
+	switch platform {
+	case "", "glibc":
+		return "/autoinstrumentation/.", nil
+	case "musl":
+		return "/autoinstrumentation-musl/.", nil
+	}
+	return "", fmt.Errorf("provided %s annotation value '%s' is not supported", AnnotationPythonPlatform, platform)
+}
+
+// pythonDefaults are what the Python image supports: OTLP over HTTP only
+// (gRPC wheels depend on the OS and the Python version).
+var pythonDefaults = []corev1.EnvVar{
+	{Name: "OTEL_EXPORTER_OTLP_PROTOCOL", Value: "http/protobuf"},
+	{Name: "OTEL_TRACES_EXPORTER", Value: "otlp"},
+	{Name: "OTEL_METRICS_EXPORTER", Value: "otlp"},
+	{Name: "OTEL_LOGS_EXPORTER", Value: "otlp"},
+}
+
+type pythonInjector struct{}
+
+func (pythonInjector) injectContainer(inst *v1alpha1.Instrumentation, req request, c *corev1.Container) error {
+	if err := literalOnly(c.Env, envPythonPath); err != nil {
+		return err
+	}
+	if _, err := pythonSource(req.annotations[AnnotationPythonPlatform]); err != nil {
+		return err
+	}
+	c.Env = appendIfAbsent(c.Env, inst.Spec.Python.Env...)
+	// The app's own PYTHONPATH stays, between our bootstrap folder (first,
+	// so our sitecustomize runs) and our packages (last, so the app's own
+	// versions of shared packages win).
+	if i := envIndex(c.Env, envPythonPath); i >= 0 {
+		c.Env[i].Value = pythonPathPrefix + ":" + c.Env[i].Value + ":" + pythonPathSuffix
+	} else {
+		c.Env = append(c.Env, corev1.EnvVar{Name: envPythonPath, Value: pythonPathPrefix + ":" + pythonPathSuffix})
+	}
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: pythonVolumeName, MountPath: pythonMountPath})
+	return nil
+}
+
+func (pythonInjector) defaultEnv(*corev1.Container) []corev1.EnvVar { return pythonDefaults }
+
+func (pythonInjector) injectPod(inst *v1alpha1.Instrumentation, req request, pod *corev1.Pod, first *corev1.Container) {
+	if hasInitContainer(pod, pythonInitContainerName) {
+		return
+	}
+	src, _ := pythonSource(req.annotations[AnnotationPythonPlatform]) // checked per container
+	spec := inst.Spec.Python
+	pod.Spec.Volumes = append(pod.Spec.Volumes, agentVolume(spec.VolumeSpec, pythonVolumeName))
+	insertInitContainer(pod, corev1.Container{
+		Name:            pythonInitContainerName,
+		Image:           spec.Image,
+		Command:         []string{"cp", "-r", src, pythonMountPath},
+		Resources:       *spec.Resources.DeepCopy(),
+		VolumeMounts:    []corev1.VolumeMount{{Name: pythonVolumeName, MountPath: pythonMountPath}},
+		ImagePullPolicy: inst.Spec.ImagePullPolicy,
+		SecurityContext: initSecurityContext(inst.Spec, first),
+	}, first.Name)
+}

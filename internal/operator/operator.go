@@ -1,0 +1,167 @@
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
+// Package operator wires the webhooks into a controller-runtime manager.
+// cmd/operator runs it against a cluster; cmd/autotel-local runs the same
+// wiring against a control plane it starts itself.
+package operator
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/autotel/autotel/api/v1alpha1"
+	"github.com/autotel/autotel/internal/instrumentation"
+	"github.com/autotel/autotel/internal/webhook/instrumentationwebhook"
+	"github.com/autotel/autotel/internal/webhook/podwebhook"
+)
+
+// Options are the operator's settings; flag names follow upstream's so
+// existing deployments' args keep working.
+type Options struct {
+	MetricsAddr      string
+	ProbeAddr        string
+	LeaderElection   bool
+	LeaderElectionNS string
+	WebhookHost      string
+	WebhookPort      int
+	CertDir          string
+	Injection        instrumentation.Config
+	Images           instrumentationwebhook.Images
+}
+
+// DefaultOptions are upstream's defaults.
+func DefaultOptions() Options {
+	return Options{
+		MetricsAddr: ":8080",
+		ProbeAddr:   ":8081",
+		WebhookPort: 9443,
+		Injection:   instrumentation.DefaultConfig(),
+		Images:      instrumentationwebhook.DefaultImages(),
+	}
+}
+
+// BindFlags registers the options on a flag set.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.MetricsAddr, "metrics-addr", o.MetricsAddr, "address the metrics endpoint binds to (0 disables it)")
+	fs.StringVar(&o.ProbeAddr, "health-probe-addr", o.ProbeAddr, "address the health and readiness probes bind to")
+	fs.BoolVar(&o.LeaderElection, "enable-leader-election", o.LeaderElection, "elect a leader among replicas (webhooks are served by every replica regardless)")
+	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", o.LeaderElectionNS, "namespace of the leader election lease (default: the pod's)")
+	fs.StringVar(&o.WebhookHost, "webhook-host", o.WebhookHost, "address the webhook server binds to (default: all)")
+	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "port the webhook server listens on")
+	fs.StringVar(&o.CertDir, "webhook-cert-dir", o.CertDir, "folder holding tls.crt and tls.key for the webhook server (default: controller-runtime's)")
+	fs.BoolVar(&o.Injection.MultiInstrumentation, "enable-multi-instrumentation", o.Injection.MultiInstrumentation, "allow several languages in one pod, each naming its containers")
+	for _, l := range instrumentation.Languages {
+		if l == instrumentation.SDK {
+			continue
+		}
+		fs.Func("enable-"+string(l)+"-instrumentation", fmt.Sprintf("inject %s when asked (default %t)", l, o.Injection.Enabled[l]), boolSetter(o.Injection.Enabled, l))
+	}
+	images := []struct {
+		lang string
+		ptr  *string
+	}{
+		{"java", &o.Images.Java}, {"nodejs", &o.Images.NodeJS}, {"python", &o.Images.Python},
+		{"dotnet", &o.Images.DotNet}, {"go", &o.Images.Go}, {"apache-httpd", &o.Images.ApacheHttpd},
+		{"nginx", &o.Images.Nginx},
+	}
+	for _, img := range images {
+		fs.StringVar(img.ptr, "auto-instrumentation-"+img.lang+"-image", *img.ptr, "default image for "+img.lang+" auto-instrumentation")
+	}
+}
+
+func boolSetter(m map[instrumentation.Language]bool, l instrumentation.Language) func(string) error {
+	return func(s string) error {
+		switch s {
+		case "true", "1":
+			m[l] = true
+		case "false", "0":
+			m[l] = false
+		default:
+			return fmt.Errorf("want true or false, got %q", s)
+		}
+		return nil
+	}
+}
+
+// Scheme holds every type the operator reads.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err) // static registration; cannot fail at run time
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// NewManager builds a manager serving the pod and Instrumentation webhooks.
+func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, error) {
+	scheme := Scheme()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Logger:                  log,
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.ProbeAddr,
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        "autotel-operator.opentelemetry.io",
+		LeaderElectionNamespace: o.LeaderElectionNS,
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Host:    o.WebhookHost,
+			Port:    o.WebhookPort,
+			CertDir: o.CertDir,
+		}),
+		// Only what admission reads per pod is cached; see ClientLookup.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Namespace{}:          {},
+			&v1alpha1.Instrumentation{}: {},
+		}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+
+	if err := (&instrumentationwebhook.Webhook{Images: o.Images}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("registering Instrumentation webhooks: %w", err)
+	}
+	mgr.GetWebhookServer().Register(podwebhook.Path, &webhook.Admission{Handler: &podwebhook.Handler{
+		Mutator:  instrumentation.Mutator{Config: o.Injection},
+		Lookup:   podwebhook.ClientLookup{Cached: mgr.GetClient(), Direct: mgr.GetAPIReader()},
+		Cached:   mgr.GetClient(),
+		Decoder:  admission.NewDecoder(scheme),
+		Recorder: mgr.GetEventRecorderFor("autotel-operator"),
+		Log:      log.WithName("pod-webhook"),
+	}})
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("adding health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return nil, fmt.Errorf("adding readiness check: %w", err)
+	}
+	return mgr, nil
+}
+
+// Run builds the manager and serves until ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, o Options, log logr.Logger) error {
+	mgr, err := NewManager(cfg, o, log)
+	if err != nil {
+		return err
+	}
+	log.Info("starting autotel operator", "webhookPort", o.WebhookPort, "injection", fmt.Sprintf("%+v", o.Injection))
+	return mgr.Start(ctx)
+}

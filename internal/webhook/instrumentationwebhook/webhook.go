@@ -1,0 +1,329 @@
+// Package instrumentationwebhook defaults and validates Instrumentation
+// resources the way the OpenTelemetry Operator does, so that manifests
+// written for it are stored, accepted and rejected identically here.
+package instrumentationwebhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/autotel/autotel/api/v1alpha1"
+	"github.com/autotel/autotel/internal/instrumentation"
+)
+
+// Images are the agent images the operator puts into Instrumentations that
+// leave them empty, and records as the current defaults.
+type Images struct {
+	Java, NodeJS, Python, DotNet, Go, ApacheHttpd, Nginx string
+}
+
+const (
+	operatorImageRepo = "ghcr.io/open-telemetry/opentelemetry-operator/autoinstrumentation-"
+	apacheHttpdImage  = operatorImageRepo + "apache-httpd:1.0.4"
+)
+
+// DefaultImages returns the images the upstream operator release we track
+// ships as defaults, so Instrumentations defaulted by either operator pin
+// the same agents.
+func DefaultImages() Images {
+	return Images{
+		Java:        operatorImageRepo + "java:2.30.0",
+		NodeJS:      operatorImageRepo + "nodejs:0.78.0",
+		Python:      operatorImageRepo + "python:0.64b0",
+		DotNet:      operatorImageRepo + "dotnet:1.16.0",
+		Go:          "ghcr.io/open-telemetry/opentelemetry-go-instrumentation/autoinstrumentation-go:v0.24.0",
+		ApacheHttpd: apacheHttpdImage,
+		// One agent build serves both web servers.
+		Nginx: apacheHttpdImage,
+	}
+}
+
+// orDefaults fills unset images from DefaultImages, so a zero Webhook never
+// writes an empty image into a spec (which would break injection later).
+func (i Images) orDefaults() Images {
+	d := DefaultImages()
+	for _, p := range []struct{ v, d *string }{
+		{&i.Java, &d.Java}, {&i.NodeJS, &d.NodeJS}, {&i.Python, &d.Python}, {&i.DotNet, &d.DotNet},
+		{&i.Go, &d.Go}, {&i.ApacheHttpd, &d.ApacheHttpd}, {&i.Nginx, &d.Nginx},
+	} {
+		if *p.v == "" {
+			*p.v = *p.d
+		}
+	}
+	return i
+}
+
+// The markers register what upstream registers, so generated manifests are
+// interchangeable. Delete gets its own entry with failurePolicy ignore so an
+// unreachable operator never blocks cleanup.
+//
+// +kubebuilder:webhook:path=/mutate-opentelemetry-io-v1alpha1-instrumentation,mutating=true,failurePolicy=fail,sideEffects=None,groups=opentelemetry.io,resources=instrumentations,verbs=create;update,versions=v1alpha1,name=minstrumentation.kb.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-opentelemetry-io-v1alpha1-instrumentation,mutating=false,failurePolicy=fail,sideEffects=None,groups=opentelemetry.io,resources=instrumentations,verbs=create;update,versions=v1alpha1,name=vinstrumentationcreateupdate.kb.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-opentelemetry-io-v1alpha1-instrumentation,mutating=false,failurePolicy=ignore,sideEffects=None,groups=opentelemetry.io,resources=instrumentations,verbs=delete,versions=v1alpha1,name=vinstrumentationdelete.kb.io,admissionReviewVersions=v1
+// +kubebuilder:object:generate=false
+
+// Webhook defaults and validates Instrumentations. Empty Images fields fall
+// back to DefaultImages.
+type Webhook struct {
+	Images Images
+}
+
+var (
+	_ admission.Defaulter[*v1alpha1.Instrumentation] = (*Webhook)(nil)
+	_ admission.Validator[*v1alpha1.Instrumentation] = (*Webhook)(nil)
+)
+
+// SetupWithManager serves the webhook on the manager's webhook server, at
+// the paths the markers above register.
+func (w *Webhook) SetupWithManager(mgr ctrl.Manager) error {
+	if err := ctrl.NewWebhookManagedBy(mgr, &v1alpha1.Instrumentation{}).
+		WithDefaulter(w).
+		WithValidator(w).
+		Complete(); err != nil {
+		return fmt.Errorf("registering Instrumentation webhooks: %w", err)
+	}
+	return nil
+}
+
+// Default stores the agent images and init container resources an
+// Instrumentation resolves to, so later operator upgrades do not silently
+// change what existing workloads get.
+func (w *Webhook) Default(_ context.Context, inst *v1alpha1.Instrumentation) error {
+	images := w.Images.orDefaults()
+	s := &inst.Spec
+
+	setIfEmpty(&s.Java.Image, images.Java)
+	setIfEmpty(&s.NodeJS.Image, images.NodeJS)
+	setIfEmpty(&s.Python.Image, images.Python)
+	setIfEmpty(&s.DotNet.Image, images.DotNet)
+	setIfEmpty(&s.Go.Image, images.Go)
+	setIfEmpty(&s.ApacheHttpd.Image, images.ApacheHttpd)
+	setIfEmpty(&s.Nginx.Image, images.Nginx)
+
+	// Node.js and .NET copy bigger trees; the web server agents barely run.
+	defaultResources(&s.Java.Resources, "50m", "64Mi")
+	defaultResources(&s.NodeJS.Resources, "50m", "128Mi")
+	defaultResources(&s.Python.Resources, "50m", "64Mi")
+	defaultResources(&s.DotNet.Resources, "50m", "128Mi")
+	defaultResources(&s.Go.Resources, "50m", "64Mi")
+	defaultResources(&s.ApacheHttpd.Resources, "1m", "128Mi")
+	defaultResources(&s.Nginx.Resources, "1m", "128Mi")
+
+	setIfEmpty(&s.ApacheHttpd.Version, "2.4")
+	setIfEmpty(&s.ApacheHttpd.ConfigPath, "/usr/local/apache2/conf")
+	setIfEmpty(&s.Nginx.ConfigFile, "/etc/nginx/nginx.conf")
+
+	// Rewritten on every admission, not only when empty: image upgrades
+	// compare a spec image with these to tell operator defaults from images
+	// the user chose.
+	if inst.Annotations == nil {
+		inst.Annotations = map[string]string{}
+	}
+	for lang, image := range map[instrumentation.Language]string{
+		instrumentation.Java:        images.Java,
+		instrumentation.NodeJS:      images.NodeJS,
+		instrumentation.Python:      images.Python,
+		instrumentation.DotNet:      images.DotNet,
+		instrumentation.Go:          images.Go,
+		instrumentation.ApacheHttpd: images.ApacheHttpd,
+		instrumentation.Nginx:       images.Nginx,
+	} {
+		inst.Annotations[instrumentation.AnnotationDefaultImagePrefix+string(lang)] = image
+	}
+	return nil
+}
+
+func setIfEmpty(field *string, value string) {
+	if *field == "" {
+		*field = value
+	}
+}
+
+// defaultResources fills Limits and Requests independently, so a user who
+// sets only one keeps it. Each call builds fresh lists: sharing one map
+// between objects would let a later mutation of one leak into the others.
+func defaultResources(r *corev1.ResourceRequirements, requestCPU, requestMemory string) {
+	if r.Limits == nil {
+		r.Limits = corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse("500m"),
+			corev1.ResourceMemory: resource.MustParse("256Mi"),
+		}
+	}
+	if r.Requests == nil {
+		if requestCPU == "1m" {
+			r.Requests = shared
+			return
+		}
+		r.Requests = corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse(requestCPU),
+			corev1.ResourceMemory: resource.MustParse(requestMemory),
+		}
+	}
+}
+
+// ValidateCreate rejects Instrumentations whose sampler or volumes cannot
+// be turned into a working injection, and warns about likely mistakes.
+func (w *Webhook) ValidateCreate(_ context.Context, inst *v1alpha1.Instrumentation) (admission.Warnings, error) {
+	return validate(inst)
+}
+
+// ValidateUpdate judges the new object only: an old invalid one must be
+// fixable.
+func (w *Webhook) ValidateUpdate(_ context.Context, _, inst *v1alpha1.Instrumentation) (admission.Warnings, error) {
+	return validate(inst)
+}
+
+// ValidateDelete applies the same checks, as upstream does. Its
+// failurePolicy ignore only covers an unreachable webhook: a denial still
+// blocks the delete.
+func (w *Webhook) ValidateDelete(_ context.Context, inst *v1alpha1.Instrumentation) (admission.Warnings, error) {
+	return validate(inst)
+}
+
+// langVolume is a language's volume settings under the name messages use.
+type langVolume struct {
+	lang string
+	spec *v1alpha1.VolumeSpec
+}
+
+// volumes is ordered as upstream checks conflicts, so the same first error
+// is reported.
+func volumes(s *v1alpha1.InstrumentationSpec) []langVolume {
+	return []langVolume{
+		{"apachehttpd", &s.ApacheHttpd.VolumeSpec},
+		{"dotnet", &s.DotNet.VolumeSpec},
+		{"go", &s.Go.VolumeSpec},
+		{"java", &s.Java.VolumeSpec},
+		{"nginx", &s.Nginx.VolumeSpec},
+		{"nodejs", &s.NodeJS.VolumeSpec},
+		{"python", &s.Python.VolumeSpec},
+	}
+}
+
+// validate stops at the first error, as upstream does, but still returns
+// the warnings gathered until then so the user sees them too.
+func validate(inst *v1alpha1.Instrumentation) (admission.Warnings, error) {
+	var warnings admission.Warnings
+	if inst.Spec.Sampler.Type == "" {
+		warnings = append(warnings, "sampler type not set")
+	} else if err := validateSampler(inst.Spec.Sampler); err != nil {
+		return warnings, err
+	}
+
+	vols := volumes(&inst.Spec)
+	for _, v := range vols {
+		// Both would size the same volume; the pod mutator would silently
+		// pick the claim.
+		if !reflect.ValueOf(v.spec.VolumeClaimTemplate).IsZero() && v.spec.VolumeSizeLimit != nil {
+			return warnings, fmt.Errorf("spec.%[1]s.volumeClaimTemplate and spec.%[1]s.volumeSizeLimit cannot both be defined: unable to resolve volume size", v.lang)
+		}
+	}
+
+	warnings = append(warnings, exporterWarnings(inst.Spec.Exporter)...)
+
+	for _, v := range vols {
+		if v.spec.VolumeSizeLimit != nil {
+			// upstream points at spec.<lang>.volume.size, which only its
+			// newer API version has; kept so messages match.
+			warnings = append(warnings, fmt.Sprintf("spec.%[1]s.volumeSizeLimit is deprecated and will be removed in a future release; use spec.%[1]s.volume.size instead", v.lang))
+		}
+	}
+	return warnings, nil
+}
+
+func validateSampler(s v1alpha1.Sampler) error {
+	switch s.Type {
+	case v1alpha1.TraceIDRatio, v1alpha1.ParentBasedTraceIDRatio:
+		if s.Argument == "" {
+			return nil
+		}
+		rate, err := strconv.ParseFloat(s.Argument, 64)
+		if err != nil {
+			return fmt.Errorf("spec.sampler.argument is not a number: %s", s.Argument)
+		}
+		if !inUnitRange(rate) {
+			return fmt.Errorf("spec.sampler.argument should be in rage [0..1]: %s", s.Argument)
+		}
+	case v1alpha1.JaegerRemote, v1alpha1.ParentBasedJaegerRemote:
+		if s.Argument == "" {
+			return nil
+		}
+		if err := validateJaegerRemoteArgument(s.Argument); err != nil {
+			return fmt.Errorf("spec.sampler.argument is not a valid argument for sampler %s: %w", s.Type, err)
+		}
+	case v1alpha1.AlwaysOn, v1alpha1.AlwaysOff, v1alpha1.ParentBasedAlwaysOn, v1alpha1.ParentBasedAlwaysOff, v1alpha1.XRaySampler:
+		// Upstream accepts any argument here; so must we, to admit the
+		// same manifests.
+	default:
+		return fmt.Errorf("spec.sampler.type is not valid: %s", s.Type)
+	}
+	return nil
+}
+
+// validateJaegerRemoteArgument checks the keys SDKs understand and lets
+// others through, since SDKs ignore them too.
+func validateJaegerRemoteArgument(arg string) error {
+	for part := range strings.SplitSeq(arg, ",") {
+		key, value, ok := strings.Cut(part, "=")
+		// A second '=' is refused, as upstream does, even inside an
+		// endpoint's query string.
+		if !ok || strings.Contains(value, "=") {
+			return fmt.Errorf("invalid argument: %s, the argument should be in the form of key=value", part)
+		}
+		switch key {
+		case "endpoint":
+			if value == "" {
+				return errors.New("endpoint cannot be empty")
+			}
+		case "pollingIntervalMs":
+			if _, err := strconv.Atoi(value); err != nil {
+				return fmt.Errorf("invalid pollingIntervalMs: %s", value)
+			}
+		case "initialSamplingRate":
+			rate, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				return fmt.Errorf("invalid initialSamplingRate: %s", value)
+			}
+			if !inUnitRange(rate) {
+				return fmt.Errorf("initialSamplingRate should be in rage [0..1]: %s", value)
+			}
+		}
+	}
+	return nil
+}
+
+// inUnitRange is written so NaN, which ParseFloat accepts and no SDK can
+// sample by, falls outside the range.
+func inUnitRange(f float64) bool {
+	return f >= 0 && f <= 1
+}
+
+// exporterWarnings flags TLS settings that will not do what the user likely
+// meant; they are warnings because the SDKs still start, just without TLS
+// or mTLS.
+func exporterWarnings(e v1alpha1.Exporter) []string {
+	var warnings []string
+	https := strings.HasPrefix(e.Endpoint, "https://")
+	if e.TLS != nil {
+		if (e.TLS.Key == "") != (e.TLS.Cert == "") {
+			warnings = append(warnings, "both exporter.tls.key and exporter.tls.cert mut be set")
+		}
+		if !https {
+			warnings = append(warnings, "exporter.tls is configured but exporter.endpoint is not enabling TLS with https://")
+		}
+	} else if https {
+		warnings = append(warnings, "exporter is using https:// but exporter.tls is unset")
+	}
+	return warnings
+}
+
+var shared = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1m"), corev1.ResourceMemory: resource.MustParse("128Mi")}
