@@ -13,8 +13,6 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -43,7 +41,7 @@ func main() {
 	}
 	defer env.Stop()
 
-	if err := writeKubeconfig(*kubeconfig, env); err != nil {
+	if err := env.WriteKubeconfig(*kubeconfig); err != nil {
 		env.Stop()
 		fail("%v", err)
 	}
@@ -65,22 +63,6 @@ There is no kubelet here: pods are stored, not run. Press Ctrl-C to stop everyth
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
 	fmt.Println("stopping operator, kube-apiserver and etcd")
-}
-
-func writeKubeconfig(path string, env *testenv.Env) error {
-	cfg := env.Config
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["local"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: "admin"}
-	kc.CurrentContext = "local"
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
-	}
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		return fmt.Errorf("writing kubeconfig %s: %w", path, err)
-	}
-	return nil
 }
 
 func fail(format string, args ...any) {

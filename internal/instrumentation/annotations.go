@@ -26,11 +26,15 @@ const (
 	// resource attributes: resource.opentelemetry.io/<key>: <value>.
 	ResourceAttributeAnnotationPrefix = "resource.opentelemetry.io/"
 
-	// AnnotationDefaultImagePrefix + <language> records on an Instrumentation
-	// the operator default image at the time it was defaulted, so an operator
-	// upgrade can tell user-chosen images from defaults.
-	AnnotationDefaultImagePrefix = annotationPrefix + "default-auto-instrumentation-"
 )
+
+// DefaultImageAnnotation is the annotation that records on an
+// Instrumentation the operator's default image for a language when it was
+// defaulted, so an operator upgrade can tell user-chosen images from
+// defaults.
+func DefaultImageAnnotation(l Language) string {
+	return annotationPrefix + "default-auto-instrumentation-" + string(l) + "-image"
+}
 
 // annotationValue resolves an annotation set on the pod, its namespace or
 // both, with the OpenTelemetry Operator's precedence: a pod value other than

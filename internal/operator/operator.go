@@ -127,7 +127,7 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		}),
 		// Only what admission reads per pod is cached; see ClientLookup.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Namespace{}:          {},
+			&corev1.Namespace{}:         {},
 			&v1alpha1.Instrumentation{}: {},
 		}},
 	})

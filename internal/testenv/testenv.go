@@ -18,6 +18,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -64,12 +66,14 @@ func BinaryDir() (string, error) {
 
 // Env is a running control plane with the operator's webhooks served.
 type Env struct {
-	Env        *envtest.Environment
-	Config     *rest.Config
-	Client     client.Client
-	BinaryDir  string
-	cancel     context.CancelFunc
-	managerErr chan error
+	Env    *envtest.Environment
+	Config *rest.Config
+	Client client.Client
+	// CachedClient reads through the operator's cache: what the webhook sees.
+	CachedClient client.Client
+	BinaryDir    string
+	cancel       context.CancelFunc
+	managerErr   chan error
 }
 
 // Start brings up etcd and kube-apiserver, installs the CRDs and webhook
@@ -114,7 +118,7 @@ func Start(log logr.Logger, opts func(*operator.Options)) (*Env, error) {
 		_ = te.Stop()
 		return nil, err
 	}
-	env.Client = mgr.GetClient()
+	env.CachedClient = mgr.GetClient()
 	ctx, cancel := context.WithCancel(context.Background())
 	env.cancel = cancel
 	env.managerErr = make(chan error, 1)
@@ -163,4 +167,22 @@ func (e *Env) Stop() {
 		}
 	}
 	_ = e.Env.Stop()
+}
+
+// WriteKubeconfig writes an admin kubeconfig for the control plane, for
+// kubectl and other clients.
+func (e *Env) WriteKubeconfig(path string) error {
+	cfg := e.Config
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["local"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: "admin"}
+	kc.CurrentContext = "local"
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
+	}
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		return fmt.Errorf("writing kubeconfig %s: %w", path, err)
+	}
+	return nil
 }

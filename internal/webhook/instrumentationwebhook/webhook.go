@@ -109,7 +109,8 @@ func (w *Webhook) Default(_ context.Context, inst *v1alpha1.Instrumentation) err
 	setIfEmpty(&s.ApacheHttpd.Image, images.ApacheHttpd)
 	setIfEmpty(&s.Nginx.Image, images.Nginx)
 
-	// Node.js and .NET copy bigger trees; the web server agents barely run.
+	// Upstream's values, so init containers are scheduled alike under both
+	// operators.
 	defaultResources(&s.Java.Resources, "50m", "64Mi")
 	defaultResources(&s.NodeJS.Resources, "50m", "128Mi")
 	defaultResources(&s.Python.Resources, "50m", "64Mi")
@@ -137,7 +138,7 @@ func (w *Webhook) Default(_ context.Context, inst *v1alpha1.Instrumentation) err
 		instrumentation.ApacheHttpd: images.ApacheHttpd,
 		instrumentation.Nginx:       images.Nginx,
 	} {
-		inst.Annotations[instrumentation.AnnotationDefaultImagePrefix+string(lang)] = image
+		inst.Annotations[instrumentation.DefaultImageAnnotation(lang)] = image
 	}
 	return nil
 }
@@ -159,10 +160,6 @@ func defaultResources(r *corev1.ResourceRequirements, requestCPU, requestMemory 
 		}
 	}
 	if r.Requests == nil {
-		if requestCPU == "1m" {
-			r.Requests = shared
-			return
-		}
 		r.Requests = corev1.ResourceList{
 			corev1.ResourceCPU:    resource.MustParse(requestCPU),
 			corev1.ResourceMemory: resource.MustParse(requestMemory),
@@ -182,11 +179,15 @@ func (w *Webhook) ValidateUpdate(_ context.Context, _, inst *v1alpha1.Instrument
 	return validate(inst)
 }
 
-// ValidateDelete applies the same checks, as upstream does. Its
-// failurePolicy ignore only covers an unreachable webhook: a denial still
-// blocks the delete.
+// ValidateDelete applies the same checks. Unlike upstream, a delete is never refused: an object stored before the
+// webhook existed (or under older rules) must stay deletable. Problems are
+// still reported, as warnings.
 func (w *Webhook) ValidateDelete(_ context.Context, inst *v1alpha1.Instrumentation) (admission.Warnings, error) {
-	return validate(inst)
+	warnings, err := validate(inst)
+	if err != nil {
+		warnings = append(warnings, err.Error())
+	}
+	return warnings, nil
 }
 
 // langVolume is a language's volume settings under the name messages use.
@@ -325,5 +326,3 @@ func exporterWarnings(e v1alpha1.Exporter) []string {
 	}
 	return warnings
 }
-
-var shared = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1m"), corev1.ResourceMemory: resource.MustParse("128Mi")}

@@ -2,6 +2,7 @@ package instrumentationwebhook
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -20,7 +21,10 @@ import (
 	"github.com/autotel/autotel/api/v1alpha1"
 )
 
-const annotationPrefix = "instrumentation.opentelemetry.io/default-auto-instrumentation-"
+// upstream: instrumentation.opentelemetry.io/default-auto-instrumentation-<lang>-image
+func defaultAnn(lang string) string {
+	return "instrumentation.opentelemetry.io/default-auto-instrumentation-" + lang + "-image"
+}
 
 func TestDefaultImages(t *testing.T) {
 	want := Images{
@@ -65,13 +69,13 @@ func defaulted(imgs Images) v1alpha1.InstrumentationSpec {
 
 func defaultAnnotations(imgs Images, extra map[string]string) map[string]string {
 	a := map[string]string{
-		annotationPrefix + "java":         imgs.Java,
-		annotationPrefix + "nodejs":       imgs.NodeJS,
-		annotationPrefix + "python":       imgs.Python,
-		annotationPrefix + "dotnet":       imgs.DotNet,
-		annotationPrefix + "go":           imgs.Go,
-		annotationPrefix + "apache-httpd": imgs.ApacheHttpd,
-		annotationPrefix + "nginx":        imgs.Nginx,
+		defaultAnn("java"):         imgs.Java,
+		defaultAnn("nodejs"):       imgs.NodeJS,
+		defaultAnn("python"):       imgs.Python,
+		defaultAnn("dotnet"):       imgs.DotNet,
+		defaultAnn("go"):           imgs.Go,
+		defaultAnn("apache-httpd"): imgs.ApacheHttpd,
+		defaultAnn("nginx"):        imgs.Nginx,
 	}
 	for k, v := range extra {
 		a[k] = v
@@ -147,7 +151,7 @@ func TestDefault(t *testing.T) {
 			name:   "stale default annotations are overwritten, others kept",
 			images: custom,
 			annotations: map[string]string{
-				annotationPrefix + "java": "old/java", annotationPrefix + "nginx": "old/nginx", "team": "a",
+				defaultAnn("java"): "old/java", defaultAnn("nginx"): "old/nginx", "team": "a",
 			},
 			wantSpec: defaulted(custom),
 			wantAnn:  defaultAnnotations(custom, map[string]string{"team": "a"}),
@@ -388,14 +392,23 @@ func TestValidate(t *testing.T) {
 		} {
 			t.Run(tt.name+"/"+op, func(t *testing.T) {
 				warnings, err := validate()
+				wantWarn := tt.wantWarn
+				if op == "delete" && tt.wantErr != "" {
+					// Deletes are never refused: the error becomes a warning.
+					wantWarn = append(slices.Clone(tt.wantWarn), tt.wantErr)
+					if err != nil {
+						t.Errorf("delete refused: %v", err)
+					}
+					err = errors.New(tt.wantErr)
+				}
 				switch {
 				case tt.wantErr == "" && err != nil:
 					t.Errorf("unexpected error: %v", err)
 				case tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr):
 					t.Errorf("error = %v, want %q", err, tt.wantErr)
 				}
-				if !slices.Equal(warnings, tt.wantWarn) {
-					t.Errorf("warnings = %q, want %q", warnings, tt.wantWarn)
+				if !slices.Equal(warnings, wantWarn) {
+					t.Errorf("warnings = %q, want %q", warnings, wantWarn)
 				}
 			})
 		}
