@@ -25,7 +25,6 @@ const (
 	// ResourceAttributeAnnotationPrefix marks pod annotations that become
 	// resource attributes: resource.opentelemetry.io/<key>: <value>.
 	ResourceAttributeAnnotationPrefix = "resource.opentelemetry.io/"
-
 )
 
 // DefaultImageAnnotation is the annotation that records on an

@@ -52,8 +52,3 @@ func (l Language) displayName() string {
 		return "SDK"
 	}
 }
-
-// supported reports whether this build of autotel can inject the language.
-// The others are recognised (so their requests are reported, not ignored)
-// but not injected yet.
-func (l Language) supported() bool { return l == Python || l == SDK }

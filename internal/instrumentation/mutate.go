@@ -34,20 +34,21 @@ type request struct {
 	annotations map[string]string
 }
 
-// languageInjector is what a language plugs in beside the common SDK
-// configuration.
+// languageInjector is what a language plugs in: it instruments the
+// target containers of one request and says what it did to each.
 type languageInjector interface {
-	// injectContainer adds the language's own env and mounts, or returns
-	// why this container cannot be instrumented.
-	injectContainer(inst *v1alpha1.Instrumentation, req request, c *corev1.Container) error
-	// defaultEnv is added (if absent) after spec.env.
-	defaultEnv(c *corev1.Container) []corev1.EnvVar
-	// injectPod adds the pod-level parts (volume, init container) once.
-	injectPod(inst *v1alpha1.Instrumentation, req request, pod *corev1.Pod, first *corev1.Container)
+	inject(sdk sdkEnv, req request, pod *corev1.Pod, targets []*corev1.Container) []ContainerReport
 }
 
 var injectors = map[Language]languageInjector{
-	Python: pythonInjector{},
+	Java:        javaInjector,
+	NodeJS:      nodeJSInjector,
+	Python:      pythonInjector,
+	DotNet:      dotNetInjector,
+	Go:          goInjector{},
+	ApacheHttpd: apacheInjector,
+	Nginx:       nginxInjector,
+	SDK:         sdkOnlyInjector{},
 }
 
 // Mutator injects auto-instrumentation according to a Config.
@@ -126,7 +127,7 @@ func (m Mutator) Mutate(ctx context.Context, ns *corev1.Namespace, pod *corev1.P
 
 	out := pod.DeepCopy()
 	var notes []string
-	sdk := sdkEnv{ctx: ctx, lookup: lookup, ns: *ns, notes: &notes}
+	sdk := sdkEnv{ctx: ctx, lookup: lookup, ns: *ns, notes: &notes, multiInstrumentation: m.Config.MultiInstrumentation}
 	for _, req := range reqs {
 		report.Languages = append(report.Languages, m.inject(sdk, req, out))
 	}
@@ -153,35 +154,7 @@ func (m Mutator) inject(sdk sdkEnv, req request, pod *corev1.Pod) LanguageReport
 	for _, name := range missing {
 		lr.Containers = append(lr.Containers, ContainerReport{Name: name, Reason: "no such container in the pod"})
 	}
-	if !req.language.supported() {
-		for _, c := range targets {
-			lr.Containers = append(lr.Containers, ContainerReport{Name: c.Name, Reason: fmt.Sprintf("autotel does not inject %s yet", req.language)})
-		}
-		return lr
-	}
-	inj := injectors[req.language]
-	injected := false
-	for _, c := range targets {
-		if inj != nil {
-			if err := inj.injectContainer(req.inst, req, c); err != nil {
-				lr.Containers = append(lr.Containers, ContainerReport{Name: c.Name, Reason: fmt.Sprintf("Skipping %s SDK injection: %v", req.language.displayName(), err)})
-				continue
-			}
-		}
-		injectCommonEnv(req.inst, c)
-		if inj != nil {
-			c.Env = appendIfAbsent(c.Env, inj.defaultEnv(c)...)
-		}
-		sdk.injectCommonSDKConfig(req.inst, pod, c, c)
-		lr.Containers = append(lr.Containers, ContainerReport{Name: c.Name, Injected: true})
-		injected = true
-	}
-	// Upstream adds the init container even when every target was skipped,
-	// which leaves e.g. `cp -r "" ...` for an unknown platform and a pod
-	// stuck in Init:Error. We add it only when a container will use it.
-	if injected && inj != nil {
-		inj.injectPod(req.inst, req, pod, targets[0])
-	}
+	lr.Containers = append(lr.Containers, injectors[req.language].inject(sdk, req, pod, targets)...)
 	return lr
 }
 
@@ -194,7 +167,14 @@ func targetContainers(pod *corev1.Pod, names []string) (targets []*corev1.Contai
 		return []*corev1.Container{&pod.Spec.Containers[0]}, nil
 	}
 	var inits, regular []*corev1.Container
+	seen := map[string]bool{}
 	for _, name := range names {
+		// A name listed twice would wrap PYTHONPATH twice and mount the
+		// agent twice, which the API server rejects.
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
 		if i := slices.IndexFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == name }); i >= 0 {
 			regular = append(regular, &pod.Spec.Containers[i])
 		} else if i := slices.IndexFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == name }); i >= 0 {

@@ -39,44 +39,38 @@ var pythonDefaults = []corev1.EnvVar{
 	{Name: "OTEL_LOGS_EXPORTER", Value: "otlp"},
 }
 
-type pythonInjector struct{}
-
-func (pythonInjector) injectContainer(inst *v1alpha1.Instrumentation, req request, c *corev1.Container) error {
-	if err := literalOnly(c.Env, envPythonPath); err != nil {
-		return err
-	}
-	if _, err := pythonSource(req.annotations[AnnotationPythonPlatform]); err != nil {
-		return err
-	}
-	c.Env = appendIfAbsent(c.Env, inst.Spec.Python.Env...)
-	// The app's own PYTHONPATH stays, between our bootstrap folder (first,
-	// so our sitecustomize runs) and our packages (last, so the app's own
-	// versions of shared packages win).
-	if i := envIndex(c.Env, envPythonPath); i >= 0 {
-		c.Env[i].Value = pythonPathPrefix + ":" + c.Env[i].Value + ":" + pythonPathSuffix
-	} else {
-		c.Env = append(c.Env, corev1.EnvVar{Name: envPythonPath, Value: pythonPathPrefix + ":" + pythonPathSuffix})
-	}
-	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: pythonVolumeName, MountPath: pythonMountPath})
-	return nil
-}
-
-func (pythonInjector) defaultEnv(*corev1.Container) []corev1.EnvVar { return pythonDefaults }
-
-func (pythonInjector) injectPod(inst *v1alpha1.Instrumentation, req request, pod *corev1.Pod, first *corev1.Container) {
-	if hasInitContainer(pod, pythonInitContainerName) {
-		return
-	}
-	src, _ := pythonSource(req.annotations[AnnotationPythonPlatform]) // checked per container
-	spec := inst.Spec.Python
-	pod.Spec.Volumes = append(pod.Spec.Volumes, agentVolume(spec.VolumeSpec, pythonVolumeName))
-	insertInitContainer(pod, corev1.Container{
-		Name:            pythonInitContainerName,
-		Image:           spec.Image,
-		Command:         []string{"cp", "-r", src, pythonMountPath},
-		Resources:       *spec.Resources.DeepCopy(),
-		VolumeMounts:    []corev1.VolumeMount{{Name: pythonVolumeName, MountPath: pythonMountPath}},
-		ImagePullPolicy: inst.Spec.ImagePullPolicy,
-		SecurityContext: initSecurityContext(inst.Spec, first),
-	}, first.Name)
+var pythonInjector = copyAgent{
+	language: Python,
+	prepare: func(inst *v1alpha1.Instrumentation, req request, c *corev1.Container) error {
+		if err := literalOnly(c.Env, envPythonPath); err != nil {
+			return err
+		}
+		if _, err := pythonSource(req.annotations[AnnotationPythonPlatform]); err != nil {
+			return err
+		}
+		c.Env = appendIfAbsent(c.Env, inst.Spec.Python.Env...)
+		// The app's own PYTHONPATH stays, between our bootstrap folder
+		// (first, so our sitecustomize runs) and our packages (last, so the
+		// app's own versions of shared packages win).
+		if i := envIndex(c.Env, envPythonPath); i >= 0 {
+			c.Env[i].Value = pythonPathPrefix + ":" + c.Env[i].Value + ":" + pythonPathSuffix
+		} else {
+			c.Env = append(c.Env, corev1.EnvVar{Name: envPythonPath, Value: pythonPathPrefix + ":" + pythonPathSuffix})
+		}
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: pythonVolumeName, MountPath: pythonMountPath})
+		return nil
+	},
+	defaults: func(_ *v1alpha1.Instrumentation, _ request, c *corev1.Container) {
+		c.Env = appendIfAbsent(c.Env, pythonDefaults...)
+	},
+	podParts: func(inst *v1alpha1.Instrumentation, req request, pod *corev1.Pod, first *corev1.Container) {
+		if hasInitContainer(pod, pythonInitContainerName) {
+			return
+		}
+		src, _ := pythonSource(req.annotations[AnnotationPythonPlatform]) // checked per container
+		spec := inst.Spec.Python
+		pod.Spec.Volumes = append(pod.Spec.Volumes, agentVolume(spec.VolumeSpec, pythonVolumeName))
+		insertInitContainer(pod, copyInitContainer(inst, pythonInitContainerName, spec.Image,
+			[]string{"cp", "-r", src, pythonMountPath}, spec.Resources, pythonVolumeName, pythonMountPath, first), first.Name)
+	},
 }

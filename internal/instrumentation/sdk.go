@@ -43,6 +43,9 @@ type sdkEnv struct {
 	ctx    context.Context
 	lookup Lookup
 	ns     corev1.Namespace
+	// multiInstrumentation mirrors Config: Go reads a different
+	// container-names annotation depending on it.
+	multiInstrumentation bool
 	// notes collects non-fatal problems (an owner that could not be read)
 	// for the report.
 	notes *[]string

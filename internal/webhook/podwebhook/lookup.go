@@ -33,7 +33,7 @@ var _ instrumentation.Lookup = ClientLookup{}
 
 // ownerBackoff: a ReplicaSet can create its pod before the RS is visible to
 // a read that follows; retry NotFound briefly, as upstream does.
-var ownerBackoff = wait.Backoff{Duration: 10 * time.Millisecond, Factor: 1.5, Jitter: 0.1, Steps: 10, Cap: time.Second}
+var ownerBackoff = wait.Backoff{Duration: 10 * time.Millisecond, Factor: 1.5, Jitter: 0.1, Steps: 20, Cap: 2 * time.Second}
 
 // ListInstrumentations lists the Instrumentations of one namespace.
 func (l ClientLookup) ListInstrumentations(ctx context.Context, namespace string) ([]v1alpha1.Instrumentation, error) {

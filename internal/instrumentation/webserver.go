@@ -1,0 +1,327 @@
+package instrumentation
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/autotel/autotel/api/v1alpha1"
+)
+
+// Apache HTTPD and Nginx are instrumented by a server module that reads a
+// configuration file, not environment variables. The module must be
+// loaded by the server's own configuration, which belongs to the app
+// image. So: an init container cloned from the app copies the app's
+// configuration into a volume, a second init container (the agent image)
+// copies the module and edits that copy to load it, and the app mounts the
+// edited copy over its configuration folder.
+const (
+	webServerAgentDir       = "/opt/opentelemetry-webserver/agent"
+	webServerConfDir        = "/opt/opentelemetry-webserver/source-conf"
+	webServerCloneContainer = "otel-agent-source-container-clone"
+	// The file name carries upstream's typo; agent images and docs use it.
+	webServerAgentConfFile = "opentemetry_agent.conf"
+	sidPlaceholder         = "<<SID-PLACEHOLDER>>"
+	defaultGRPCEndpoint    = "http://localhost:4317/"
+)
+
+// webServer describes one server kind.
+type webServer struct {
+	language        Language
+	attachContainer string
+	confVolume      string
+	agentVolume     string
+	spec            func(*v1alpha1.Instrumentation) webServerSpec
+	// cloneCommand and attachContainerFor build the two init containers.
+	cloneCommand func(s webServerSpec) (command, args []string)
+	attach       func(inst *v1alpha1.Instrumentation, s webServerSpec, agentConf string) corev1.Container
+	// moduleConfig renders the module's attributes file.
+	moduleConfig func(s webServerSpec, endpoint, serviceName, serviceNamespace string) string
+	// fallbackNamespace names the service namespace when the pod has none.
+	fallbackNamespace string
+	// afterAttach lets Nginx add its library path to the app.
+	afterAttach func(c *corev1.Container)
+}
+
+// webServerSpec is the part of ApacheHttpd and Nginx specs injection uses.
+type webServerSpec struct {
+	Image     string
+	Volume    v1alpha1.VolumeSpec
+	Env       []corev1.EnvVar
+	Attrs     []corev1.EnvVar
+	Resources corev1.ResourceRequirements
+	ConfDir   string // the server's configuration folder in the app image
+	ConfFile  string // Nginx only: the main configuration file's name
+	Version   string // Apache only: 2.4 or 2.2
+}
+
+func (w webServer) inject(sdk sdkEnv, req request, pod *corev1.Pod, targets []*corev1.Container) []ContainerReport {
+	var reports []ContainerReport
+	spec := w.spec(req.inst)
+	for _, c := range targets {
+		if slices.ContainsFunc(pod.Spec.InitContainers, func(ic corev1.Container) bool { return ic.Name == c.Name }) {
+			reports = append(reports, ContainerReport{Name: c.Name, Reason: fmt.Sprintf("Skipping %s injection: is init container", w.language.displayName())})
+			continue
+		}
+		if err := checkCommon(c); err != nil {
+			reports = append(reports, ContainerReport{Name: c.Name, Reason: fmt.Sprintf("Skipping %s injection: %v", w.language.displayName(), err)})
+			continue
+		}
+		res := sdk.resourceMap(req.inst, pod, c)
+		c.Env = appendIfAbsent(c.Env, spec.Env...)
+
+		if !hasInitContainer(pod, webServerCloneContainer) {
+			pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: w.confVolume, VolumeSource: corev1.VolumeSource{
+				EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: w.confVolumeSize(spec)},
+			}})
+			command, args := w.cloneCommand(spec)
+			pod.Spec.InitContainers = append(pod.Spec.InitContainers, corev1.Container{
+				Name:            webServerCloneContainer,
+				Image:           c.Image,
+				Command:         command,
+				Args:            args,
+				Env:             slices.Clone(c.Env),
+				EnvFrom:         slices.Clone(c.EnvFrom),
+				VolumeMounts:    append(slices.Clone(c.VolumeMounts), corev1.VolumeMount{Name: w.confVolume, MountPath: webServerConfDir}),
+				Resources:       *spec.Resources.DeepCopy(),
+				ImagePullPolicy: c.ImagePullPolicy,
+			})
+			// A mount carrying the app's configuration would hide the
+			// edited copy; only the clone keeps it.
+			if i := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return strings.Contains(m.MountPath, spec.ConfDir) }); i >= 0 {
+				c.VolumeMounts = slices.Delete(c.VolumeMounts, i, i+1)
+			}
+			c.VolumeMounts = append(c.VolumeMounts,
+				corev1.VolumeMount{Name: w.agentVolume, MountPath: webServerAgentDir},
+				corev1.VolumeMount{Name: w.confVolume, MountPath: spec.ConfDir})
+		}
+		if !hasInitContainer(pod, w.attachContainer) {
+			pod.Spec.Volumes = append(pod.Spec.Volumes, w.agentVolumeFor(spec))
+			endpoint := req.inst.Spec.Exporter.Endpoint
+			if endpoint == "" {
+				endpoint = defaultGRPCEndpoint // the module speaks OTLP/gRPC only
+			}
+			namespace := pod.Namespace
+			if namespace == "" {
+				namespace = res[attrNamespace]
+			}
+			if namespace == "" {
+				namespace = w.fallbackNamespace
+			}
+			conf := w.moduleConfig(spec, endpoint, chooseServiceName(pod, req.inst.Spec.Defaults.UseLabelsForResourceAttributes, res, c), namespace)
+			pod.Spec.InitContainers = append(pod.Spec.InitContainers, w.attach(req.inst, spec, conf))
+			if w.afterAttach != nil {
+				w.afterAttach(c)
+			}
+		}
+		injectCommonEnv(req.inst, c)
+		sdk.injectCommonSDKConfig(req.inst, pod, c, c)
+		sc := initSecurityContext(req.inst.Spec, c)
+		for i := range pod.Spec.InitContainers {
+			if n := pod.Spec.InitContainers[i].Name; n == webServerCloneContainer || n == w.attachContainer {
+				pod.Spec.InitContainers[i].SecurityContext = sc.DeepCopy()
+			}
+		}
+		reports = append(reports, ContainerReport{Name: c.Name, Injected: true})
+	}
+	return reports
+}
+
+func (w webServer) confVolumeSize(s webServerSpec) *resource.Quantity {
+	if w.language != ApacheHttpd {
+		return nil // upstream gives Nginx's folders no size limit
+	}
+	size := defaultVolumeSize.DeepCopy()
+	if s.Volume.VolumeSizeLimit != nil {
+		size = s.Volume.VolumeSizeLimit.DeepCopy()
+	}
+	return &size
+}
+
+func (w webServer) agentVolumeFor(s webServerSpec) corev1.Volume {
+	if w.language == ApacheHttpd {
+		return agentVolume(s.Volume, w.agentVolume)
+	}
+	return corev1.Volume{Name: w.agentVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
+}
+
+// sortedDirectives renders key/value attributes in sorted key order, so a
+// pod's configuration is stable across admissions.
+func sortedDirectives(attrs map[string]string, format string) string {
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, format, k, attrs[k])
+	}
+	return b.String()
+}
+
+var apacheInjector = webServer{
+	language:          ApacheHttpd,
+	attachContainer:   "otel-agent-attach-apache",
+	confVolume:        "otel-apache-conf-dir",
+	agentVolume:       "otel-apache-agent",
+	fallbackNamespace: "apache-httpd",
+	spec: func(inst *v1alpha1.Instrumentation) webServerSpec {
+		s := inst.Spec.ApacheHttpd
+		dir := strings.TrimSuffix(s.ConfigPath, "/")
+		if s.ConfigPath == "" {
+			dir = "/usr/local/apache2/conf"
+		}
+		return webServerSpec{Image: s.Image, Volume: s.VolumeSpec, Env: s.Env, Attrs: s.Attrs, Resources: s.Resources, ConfDir: dir, Version: s.Version}
+	},
+	cloneCommand: func(s webServerSpec) ([]string, []string) {
+		// The trailing "/." copies the folder's content, hidden files too.
+		return []string{"cp", "-r", s.ConfDir + "/.", webServerConfDir}, nil
+	},
+	moduleConfig: func(s webServerSpec, endpoint, serviceName, serviceNamespace string) string {
+		suffix := "" // Apache 2.2 has its own build of the module
+		if s.Version == "2.2" {
+			suffix = "22"
+		}
+		var b strings.Builder
+		b.WriteString("\n#Load the Otel Webserver SDK\n")
+		for _, lib := range []string{"common", "resources", "trace", "otlp_recordable", "exporter_ostream_span", "exporter_otlp_grpc", "webserver_sdk"} {
+			if lib == "webserver_sdk" {
+				b.WriteString("#Load the Otel ApacheModule SDK\n")
+			}
+			fmt.Fprintf(&b, "LoadFile %s/sdk_lib/lib/libopentelemetry_%s.so\n", webServerAgentDir, lib)
+		}
+		fmt.Fprintf(&b, "#Load the Apache Module. In this example for Apache 2.4\n#LoadModule otel_apache_module %[1]s/WebServerModule/Apache/libmod_apache_otel.so\n"+
+			"#Load the Apache Module. In this example for Apache 2.2\n#LoadModule otel_apache_module %[1]s/WebServerModule/Apache/libmod_apache_otel22.so\n"+
+			"LoadModule otel_apache_module %[1]s/WebServerModule/Apache/libmod_apache_otel%[2]s.so\n#Attributes\n", webServerAgentDir, suffix)
+		attrs := map[string]string{
+			"ApacheModuleEnabled":              "ON",
+			"ApacheModuleOtelSpanExporter":     "otlp",
+			"ApacheModuleOtelExporterEndpoint": endpoint,
+			"ApacheModuleServiceName":          serviceName,
+			"ApacheModuleServiceNamespace":     serviceNamespace,
+			"ApacheModuleServiceInstanceId":    sidPlaceholder,
+			// Upstream renders these two with a double space; kept so the
+			// generated file is identical.
+			"ApacheModuleResolveBackends": " ON",
+			"ApacheModuleTraceAsError":    " ON",
+		}
+		for _, a := range s.Attrs {
+			attrs[a.Name] = a.Value
+		}
+		b.WriteString(sortedDirectives(attrs, "%s %s\n"))
+		return b.String()
+	},
+	attach: func(inst *v1alpha1.Instrumentation, s webServerSpec, conf string) corev1.Container {
+		confFile := webServerConfDir + "/" + webServerAgentConfFile
+		script := strings.Join([]string{
+			"cp -r /opt/opentelemetry/* " + webServerAgentDir,
+			"export agentLogDir=$(echo \"" + webServerAgentDir + "/logs\" | sed 's,/,\\\\/,g')",
+			"cat " + webServerAgentDir + "/conf/opentelemetry_sdk_log4cxx.xml.template | sed 's/__agent_log_dir__/'${agentLogDir}'/g' > " + webServerAgentDir + "/conf/opentelemetry_sdk_log4cxx.xml",
+			"echo \"$OTEL_APACHE_AGENT_CONF\" > " + confFile,
+			"sed -i 's/" + sidPlaceholder + "/'${APACHE_SERVICE_INSTANCE_ID}'/g' " + confFile,
+			"echo -e '\\nInclude " + s.ConfDir + "/" + webServerAgentConfFile + "' >> " + webServerConfDir + "/httpd.conf",
+		}, " && ")
+		return corev1.Container{
+			Name:    "otel-agent-attach-apache",
+			Image:   s.Image,
+			Command: []string{"/bin/sh", "-c"},
+			Args:    []string{script},
+			Env: []corev1.EnvVar{
+				{Name: "OTEL_APACHE_AGENT_CONF", Value: conf},
+				fieldRefEnv("APACHE_SERVICE_INSTANCE_ID", "metadata.name"),
+			},
+			Resources: *s.Resources.DeepCopy(),
+			VolumeMounts: []corev1.VolumeMount{
+				{Name: "otel-apache-agent", MountPath: webServerAgentDir},
+				{Name: "otel-apache-conf-dir", MountPath: webServerConfDir},
+			},
+			ImagePullPolicy: inst.Spec.ImagePullPolicy,
+		}
+	},
+}
+
+var nginxInjector = webServer{
+	language:          Nginx,
+	attachContainer:   "otel-agent-attach-nginx",
+	confVolume:        "otel-nginx-conf-dir",
+	agentVolume:       "otel-nginx-agent",
+	fallbackNamespace: "nginx",
+	spec: func(inst *v1alpha1.Instrumentation) webServerSpec {
+		s := inst.Spec.Nginx
+		file := s.ConfigFile
+		if file == "" {
+			file = "/etc/nginx/nginx.conf"
+		}
+		return webServerSpec{Image: s.Image, Volume: s.VolumeSpec, Env: s.Env, Attrs: s.Attrs, Resources: s.Resources,
+			ConfDir: filepath.Dir(file), ConfFile: filepath.Base(file)}
+	},
+	cloneCommand: func(s webServerSpec) ([]string, []string) {
+		// The module is built per Nginx version; the clone (the app image)
+		// is the only place that knows it, so it leaves it in a file.
+		script := fmt.Sprintf(`cp -r %[1]s/* %[2]s && export NGINX_VERSION="$( { nginx -v ; } 2>&1 )" && echo ${NGINX_VERSION##*/} > %[2]s/version.txt`, s.ConfDir, webServerConfDir)
+		return []string{"/bin/sh", "-c"}, []string{script}
+	},
+	moduleConfig: func(s webServerSpec, endpoint, serviceName, serviceNamespace string) string {
+		attrs := map[string]string{
+			"NginxModuleEnabled":              "ON",
+			"NginxModuleOtelSpanExporter":     "otlp",
+			"NginxModuleOtelExporterEndpoint": endpoint,
+			"NginxModuleServiceName":          serviceName,
+			"NginxModuleServiceNamespace":     serviceNamespace,
+			"NginxModuleServiceInstanceId":    sidPlaceholder,
+			"NginxModuleResolveBackends":      "ON",
+			"NginxModuleTraceAsError":         "ON",
+		}
+		for _, a := range s.Attrs {
+			attrs[a.Name] = a.Value
+		}
+		return sortedDirectives(attrs, "%s %s;\n")
+	},
+	attach: func(inst *v1alpha1.Instrumentation, s webServerSpec, conf string) corev1.Container {
+		main := webServerConfDir + "/" + s.ConfFile
+		agentConf := webServerConfDir + "/opentelemetry_agent.conf"
+		// Nginx hides the environment from its workers unless told with
+		// `env`, so OTEL_RESOURCE_ATTRIBUTES is declared in the config too.
+		script := strings.Join([]string{
+			"cp -r /opt/opentelemetry/* " + webServerAgentDir,
+			"NGINX_VERSION=$(cat " + webServerConfDir + "/version.txt)",
+			"NGINX_AGENT_LOG_DIR=$(echo \"" + webServerAgentDir + "/logs\" | sed 's,/,\\\\/,g')",
+			"cat " + webServerAgentDir + "/conf/opentelemetry_sdk_log4cxx.xml.template | sed 's,__agent_log_dir__,'${NGINX_AGENT_LOG_DIR}',g' > " + webServerAgentDir + "/conf/opentelemetry_sdk_log4cxx.xml",
+			"echo -e \"$OTEL_NGINX_AGENT_CONF\" > " + agentConf,
+			"sed -i \"s," + sidPlaceholder + ",${OTEL_NGINX_SERVICE_INSTANCE_ID},g\" " + agentConf,
+			"sed -i \"1s,^,load_module " + webServerAgentDir + "/WebServerModule/Nginx/${NGINX_VERSION}/ngx_http_opentelemetry_module.so;\\n,g\" " + main,
+			"sed -i \"1s,^,env OTEL_RESOURCE_ATTRIBUTES;\\n,g\" " + main,
+			"mv " + agentConf + " " + webServerConfDir + "/conf.d",
+		}, " && ")
+		return corev1.Container{
+			Name:    "otel-agent-attach-nginx",
+			Image:   s.Image,
+			Command: []string{"/bin/sh", "-c"},
+			Args:    []string{script},
+			Env: []corev1.EnvVar{
+				{Name: "OTEL_NGINX_AGENT_CONF", Value: conf},
+				fieldRefEnv("OTEL_NGINX_SERVICE_INSTANCE_ID", "metadata.name"),
+			},
+			Resources: *s.Resources.DeepCopy(),
+			VolumeMounts: []corev1.VolumeMount{
+				{Name: "otel-nginx-agent", MountPath: webServerAgentDir},
+				{Name: "otel-nginx-conf-dir", MountPath: webServerConfDir},
+			},
+			ImagePullPolicy: inst.Spec.ImagePullPolicy,
+		}
+	},
+	afterAttach: func(c *corev1.Container) {
+		// The module's SDK libraries live beside it, not in the image.
+		const lib = webServerAgentDir + "/sdk_lib/lib"
+		if i := envIndex(c.Env, "LD_LIBRARY_PATH"); i >= 0 {
+			c.Env[i].Value += ":" + lib
+		} else {
+			c.Env = append(c.Env, corev1.EnvVar{Name: "LD_LIBRARY_PATH", Value: lib})
+		}
+	},
+}
