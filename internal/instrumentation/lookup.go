@@ -18,6 +18,9 @@ import (
 type Lookup interface {
 	ListInstrumentations(ctx context.Context, namespace string) ([]v1alpha1.Instrumentation, error)
 	GetInstrumentation(ctx context.Context, namespace, name string) (*v1alpha1.Instrumentation, error)
+	// ListDefaultInstrumentations lists, across all namespaces, the
+	// Instrumentations labelled DefaultLabel=true.
+	ListDefaultInstrumentations(ctx context.Context) ([]v1alpha1.Instrumentation, error)
 	GetReplicaSet(ctx context.Context, namespace, name string) (*appsv1.ReplicaSet, error)
 	GetJob(ctx context.Context, namespace, name string) (*batchv1.Job, error)
 	// SecretExists and ConfigMapExists check the exporter TLS references;

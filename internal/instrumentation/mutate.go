@@ -7,6 +7,9 @@ package instrumentation
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -75,7 +78,7 @@ func (m Mutator) Mutate(ctx context.Context, ns *corev1.Namespace, pod *corev1.P
 		value := annotationValue(ns.ObjectMeta, pod.ObjectMeta, lang.InjectAnnotation())
 		inst, err := selectInstrumentation(ctx, lookup, ns.Name, value)
 		if err != nil {
-			report.Outcome = OutcomeError
+			report.Outcome, report.ErrorLanguage = OutcomeError, lang
 			report.Reason = fmt.Sprintf("failed to select an OpenTelemetry Instrumentation instance for %s (annotation %s: %q): %v", lang, lang.InjectAnnotation(), value, err)
 			return pod, report
 		}
@@ -85,7 +88,7 @@ func (m Mutator) Mutate(ctx context.Context, ns *corev1.Namespace, pod *corev1.P
 		if !m.Config.enabled(lang) {
 			msg := fmt.Sprintf("support for %s auto instrumentation is not enabled", lang.displayName())
 			report.Warnings = append(report.Warnings, Warning{Reason: "InstrumentationRequestRejected", Message: msg})
-			report.Languages = append(report.Languages, LanguageReport{Language: lang, Requested: value, Instrumentation: inst.Namespace + "/" + inst.Name})
+			report.Languages = append(report.Languages, LanguageReport{Language: lang, Requested: value, Instrumentation: inst.Namespace + "/" + inst.Name, Hash: SpecHash(inst), Disabled: true})
 			continue
 		}
 		req := request{language: lang, value: value, inst: inst}
@@ -133,10 +136,8 @@ func (m Mutator) Mutate(ctx context.Context, ns *corev1.Namespace, pod *corev1.P
 	}
 	report.Outcome = OutcomeSkipped
 	for _, l := range report.Languages {
-		for _, c := range l.Containers {
-			if c.Injected {
-				report.Outcome = OutcomeInjected
-			}
+		if l.Injected() {
+			report.Outcome = OutcomeInjected
 		}
 	}
 	if report.Outcome == OutcomeSkipped {
@@ -149,7 +150,8 @@ func (m Mutator) Mutate(ctx context.Context, ns *corev1.Namespace, pod *corev1.P
 
 // inject applies one language to its target containers.
 func (m Mutator) inject(sdk sdkEnv, req request, pod *corev1.Pod) LanguageReport {
-	lr := LanguageReport{Language: req.language, Requested: req.value, Instrumentation: req.inst.Namespace + "/" + req.inst.Name}
+	lr := LanguageReport{Language: req.language, Requested: req.value, Instrumentation: req.inst.Namespace + "/" + req.inst.Name, Hash: SpecHash(req.inst),
+		Rollout: req.inst.Annotations[RolloutAnnotation] == "true"}
 	targets, missing := targetContainers(pod, req.containers)
 	for _, name := range missing {
 		lr.Containers = append(lr.Containers, ContainerReport{Name: name, Reason: "no such container in the pod"})
@@ -247,18 +249,7 @@ func selectInstrumentation(ctx context.Context, lookup Lookup, podNamespace, val
 		return nil, nil
 	}
 	if strings.EqualFold(value, "true") {
-		list, err := lookup.ListInstrumentations(ctx, podNamespace)
-		if err != nil {
-			return nil, fmt.Errorf("listing Instrumentations in namespace %s: %w", podNamespace, err)
-		}
-		switch len(list) {
-		case 0:
-			return nil, ErrNoInstrumentation
-		case 1:
-			return &list[0], nil
-		default:
-			return nil, ErrMultipleInstrumentations
-		}
+		return selectDefault(ctx, lookup, podNamespace)
 	}
 	namespace, name := podNamespace, value
 	if n, nm, ok := strings.Cut(value, "/"); ok {
@@ -272,6 +263,76 @@ func selectInstrumentation(ctx context.Context, lookup Lookup, podNamespace, val
 		return nil, fmt.Errorf("reading Instrumentation %s/%s: %w", namespace, name, err)
 	}
 	return inst, nil
+}
+
+// SpecHash fingerprints an Instrumentation's spec, which is everything
+// that decides what gets injected. Metadata and status are left out so
+// relabelling or status updates do not make pods look outdated.
+func SpecHash(inst *v1alpha1.Instrumentation) string {
+	raw, err := json.Marshal(inst.Spec)
+	if err != nil {
+		return "" // the spec is plain data; Marshal cannot fail on it
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:8])
+}
+
+// RolloutAnnotation ("true") on an Instrumentation or a namespace opts its
+// workloads into restart when the Instrumentation changes.
+const RolloutAnnotation = "autotel.io/rollout"
+
+// DefaultLabel marks an Instrumentation as the one to use where
+// inject-<language>: "true" would otherwise be ambiguous (several in the
+// namespace) or unresolvable (none in the namespace: a cluster default).
+// Upstream has no such rule; without the label behaviour is identical.
+const DefaultLabel = "autotel.io/default"
+
+func isDefault(inst *v1alpha1.Instrumentation) bool {
+	return inst.Labels[DefaultLabel] == "true"
+}
+
+// selectDefault resolves inject-<language>: "true": the namespace's only
+// Instrumentation, else the one of several marked default, else (none in
+// the namespace) the single cluster-wide default.
+func selectDefault(ctx context.Context, lookup Lookup, namespace string) (*v1alpha1.Instrumentation, error) {
+	list, err := lookup.ListInstrumentations(ctx, namespace)
+	if err != nil {
+		return nil, fmt.Errorf("listing Instrumentations in namespace %s: %w", namespace, err)
+	}
+	switch len(list) {
+	case 1:
+		return &list[0], nil
+	case 0:
+		defaults, err := lookup.ListDefaultInstrumentations(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing default Instrumentations: %w", err)
+		}
+		switch len(defaults) {
+		case 0:
+			return nil, fmt.Errorf("%w (create one in namespace %s, or label one Instrumentation in the cluster %s=true)", ErrNoInstrumentation, namespace, DefaultLabel)
+		case 1:
+			return &defaults[0], nil
+		}
+		return nil, fmt.Errorf("%w: %d Instrumentations in the cluster are labelled %s=true (%s); keep the label on one", ErrMultipleInstrumentations, len(defaults), DefaultLabel, names(defaults))
+	}
+	var marked []v1alpha1.Instrumentation
+	for i := range list {
+		if isDefault(&list[i]) {
+			marked = append(marked, list[i])
+		}
+	}
+	if len(marked) == 1 {
+		return &marked[0], nil
+	}
+	return nil, fmt.Errorf("%w: namespace %s has %s; name one in the annotation, or label one %s=true", ErrMultipleInstrumentations, namespace, names(list), DefaultLabel)
+}
+
+func names(list []v1alpha1.Instrumentation) string {
+	out := make([]string, len(list))
+	for i, inst := range list {
+		out[i] = inst.Namespace + "/" + inst.Name
+	}
+	return strings.Join(out, ", ")
 }
 
 var containerListPattern = regexp.MustCompile(`^[a-zA-Z0-9-,]+$`)

@@ -32,6 +32,8 @@ type Report struct {
 	Languages []LanguageReport
 	// Warnings are events worth surfacing on the pod (a disabled language).
 	Warnings []Warning
+	// ErrorLanguage is the language whose request failed (OutcomeError).
+	ErrorLanguage Language
 }
 
 // LanguageReport is the decision for one requested language.
@@ -41,7 +43,24 @@ type LanguageReport struct {
 	Requested string
 	// Instrumentation is namespace/name of the resource used, if resolved.
 	Instrumentation string
-	Containers      []ContainerReport
+	// Hash identifies what was injected (the Instrumentation's spec): pods
+	// whose hash differs from the current one are outdated.
+	Hash       string
+	Containers []ContainerReport
+	// Disabled: the operator does not inject this language.
+	Disabled bool
+	// Rollout: the Instrumentation opted into rollout on change.
+	Rollout bool
+}
+
+// Injected reports whether any container got this language.
+func (l LanguageReport) Injected() bool {
+	for _, c := range l.Containers {
+		if c.Injected {
+			return true
+		}
+	}
+	return false
 }
 
 // ContainerReport is the decision for one target container.

@@ -39,6 +39,17 @@ func (s *StaticLookup) ListInstrumentations(_ context.Context, namespace string)
 	return out, nil
 }
 
+// ListDefaultInstrumentations returns the Instrumentations labelled default.
+func (s *StaticLookup) ListDefaultInstrumentations(_ context.Context) ([]v1alpha1.Instrumentation, error) {
+	var out []v1alpha1.Instrumentation
+	for i := range s.Instrumentations {
+		if isDefault(&s.Instrumentations[i]) {
+			out = append(out, *s.Instrumentations[i].DeepCopy())
+		}
+	}
+	return out, nil
+}
+
 // GetInstrumentation returns one Instrumentation or a NotFound error.
 func (s *StaticLookup) GetInstrumentation(_ context.Context, namespace, name string) (*v1alpha1.Instrumentation, error) {
 	for _, i := range s.Instrumentations {

@@ -41,6 +41,8 @@ type Options struct {
 	CertDir          string
 	Injection        instrumentation.Config
 	Images           instrumentationwebhook.Images
+	// PodStatusAnnotations writes each decision into the pod (autotel.io/injection).
+	PodStatusAnnotations bool
 }
 
 // DefaultOptions are upstream's defaults.
@@ -63,6 +65,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.WebhookHost, "webhook-host", o.WebhookHost, "address the webhook server binds to (default: all)")
 	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "port the webhook server listens on")
 	fs.StringVar(&o.CertDir, "webhook-cert-dir", o.CertDir, "folder holding tls.crt and tls.key for the webhook server (default: controller-runtime's)")
+	fs.BoolVar(&o.PodStatusAnnotations, "pod-status-annotations", o.PodStatusAnnotations, "write the injection decision into every pod that asked for injection (annotation "+instrumentation.StatusAnnotation+"); off keeps pods identical to upstream's")
 	fs.BoolVar(&o.Injection.MultiInstrumentation, "enable-multi-instrumentation", o.Injection.MultiInstrumentation, "allow several languages in one pod, each naming its containers")
 	for _, l := range instrumentation.Languages {
 		if l == instrumentation.SDK {
@@ -145,6 +148,8 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		Decoder:  admission.NewDecoder(scheme),
 		Recorder: mgr.GetEventRecorderFor("autotel-operator"),
 		Log:      log.WithName("pod-webhook"),
+
+		StatusAnnotations: o.PodStatusAnnotations,
 	}})
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

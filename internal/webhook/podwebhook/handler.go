@@ -7,10 +7,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -38,6 +42,9 @@ type Handler struct {
 	Decoder  admission.Decoder
 	Recorder record.EventRecorder
 	Log      logr.Logger
+	// StatusAnnotations writes the decision into every pod that asked for
+	// injection. Off by default: upstream pods carry no such annotation.
+	StatusAnnotations bool
 }
 
 // Handle implements admission.Handler. Every failure admits the pod
@@ -58,26 +65,109 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 		return allowedWithError(http.StatusInternalServerError, err)
 	}
 
+	start := time.Now()
 	mutated, report := h.Mutator.Mutate(ctx, &ns, &pod, h.Lookup)
 	h.logReport(report)
-	for _, w := range report.Warnings {
-		if h.Recorder != nil {
-			h.Recorder.Event(pod.DeepCopy(), corev1.EventTypeWarning, w.Reason, w.Message)
+	h.recordEvents(&pod, report)
+	countMutations(report)
+
+	if report.Outcome != instrumentation.OutcomeNotRequested && h.wantsStatus(&ns, report) {
+		if report.Outcome != instrumentation.OutcomeInjected {
+			mutated = pod.DeepCopy()
+		}
+		instrumentation.SetStatus(mutated, report)
+	}
+	res := h.respond(req, &pod, mutated, report)
+	admissionSeconds.WithLabelValues(string(report.Outcome)).Observe(time.Since(start).Seconds())
+	return res
+}
+
+func (h *Handler) respond(req admission.Request, pod, mutated *corev1.Pod, report instrumentation.Report) admission.Response {
+	if mutated == pod {
+		if report.Outcome == instrumentation.OutcomeError {
+			return allowedWithError(http.StatusInternalServerError, errors.New(report.Reason))
+		}
+		return admission.Allowed(string(report.Outcome))
+	}
+	raw, err := json.Marshal(mutated)
+	if err != nil {
+		h.Log.Error(err, "cannot encode mutated pod; admitting it unchanged", "pod", report.Pod)
+		return allowedWithError(http.StatusInternalServerError, err)
+	}
+	return admission.PatchResponseFromRaw(req.Object.Raw, raw)
+}
+
+// wantsStatus: the annotation is written when the operator says so, or
+// when the pod's Instrumentation or namespace opted into rollout, which
+// needs the injected hash on the pod to find outdated pods.
+func (h *Handler) wantsStatus(ns *corev1.Namespace, r instrumentation.Report) bool {
+	if h.StatusAnnotations || ns.Annotations[instrumentation.RolloutAnnotation] == "true" {
+		return true
+	}
+	for _, l := range r.Languages {
+		if l.Rollout {
+			return true
 		}
 	}
+	return false
+}
 
-	switch report.Outcome {
-	case instrumentation.OutcomeError:
-		return allowedWithError(http.StatusInternalServerError, errors.New(report.Reason))
-	case instrumentation.OutcomeInjected:
-		raw, err := json.Marshal(mutated)
-		if err != nil {
-			h.Log.Error(err, "cannot encode mutated pod; admitting it unchanged", "pod", report.Pod)
-			return allowedWithError(http.StatusInternalServerError, err)
+// recordEvents makes skips and errors visible with `kubectl describe`.
+// A pod created by a controller has no name yet at admission, so its
+// event goes to the controller (the ReplicaSet, Job, ...), where users
+// look when pods misbehave.
+func (h *Handler) recordEvents(pod *corev1.Pod, r instrumentation.Report) {
+	if h.Recorder == nil {
+		return
+	}
+	var target runtime.Object = pod
+	if pod.Name == "" {
+		owner := metav1.GetControllerOf(pod)
+		if owner == nil {
+			return // an unnamed, unowned pod cannot be referenced
 		}
-		return admission.PatchResponseFromRaw(req.Object.Raw, raw)
-	default:
-		return admission.Allowed(string(report.Outcome))
+		target = &corev1.ObjectReference{APIVersion: owner.APIVersion, Kind: owner.Kind, Name: owner.Name, UID: owner.UID, Namespace: pod.Namespace}
+	}
+	emit := func(eventType, reason, msg string) { h.Recorder.Event(target, eventType, reason, msg) }
+	for _, w := range r.Warnings {
+		emit(corev1.EventTypeWarning, w.Reason, w.Message)
+	}
+	switch r.Outcome {
+	case instrumentation.OutcomeError:
+		emit(corev1.EventTypeWarning, "InstrumentationFailed", "pod admitted without instrumentation: "+r.Reason)
+	case instrumentation.OutcomeSkipped:
+		emit(corev1.EventTypeWarning, "InstrumentationSkipped", r.String())
+	case instrumentation.OutcomeInjected:
+		for _, l := range r.Languages {
+			for _, c := range l.Containers {
+				if !c.Injected {
+					emit(corev1.EventTypeWarning, "InstrumentationSkipped", fmt.Sprintf("%s: container %s: %s", l.Language, c.Name, c.Reason))
+				}
+			}
+		}
+	}
+}
+
+func countMutations(r instrumentation.Report) {
+	switch r.Outcome {
+	case instrumentation.OutcomeNotRequested:
+		return
+	case instrumentation.OutcomeError:
+		mutations.WithLabelValues(string(r.ErrorLanguage), "error").Inc()
+		return
+	}
+	if len(r.Languages) == 0 {
+		mutations.WithLabelValues("", string(r.Outcome)).Inc()
+	}
+	for _, l := range r.Languages {
+		outcome := "skipped"
+		switch {
+		case l.Disabled:
+			outcome = "disabled"
+		case l.Injected():
+			outcome = "injected"
+		}
+		mutations.WithLabelValues(string(l.Language), outcome).Inc()
 	}
 }
 

@@ -44,6 +44,16 @@ func (l ClientLookup) ListInstrumentations(ctx context.Context, namespace string
 	return list.Items, nil
 }
 
+// ListDefaultInstrumentations lists the cluster's default-labelled
+// Instrumentations from the cache, which already holds them all.
+func (l ClientLookup) ListDefaultInstrumentations(ctx context.Context) ([]v1alpha1.Instrumentation, error) {
+	var list v1alpha1.InstrumentationList
+	if err := l.Cached.List(ctx, &list, client.MatchingLabels{instrumentation.DefaultLabel: "true"}); err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
 // GetInstrumentation reads one Instrumentation.
 func (l ClientLookup) GetInstrumentation(ctx context.Context, namespace, name string) (*v1alpha1.Instrumentation, error) {
 	var inst v1alpha1.Instrumentation

@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestInjectSeed runs the CLI on the seed's manifests: the preview must be
+// the pod template the webhook would produce, explained on stderr.
+func TestInjectSeed(t *testing.T) {
+	cases := []struct {
+		name   string
+		args   []string
+		golden string
+		report []string
+	}{
+		{
+			name:   "seed console Instrumentation and annotated Deployment",
+			args:   []string{"inject", "-n", "example", "-f", "../../testdata/seed/instrumentation-console.yaml", "-f", "../../testdata/seed/deployment-annotated.yaml"},
+			golden: "seed-deployment.yaml",
+			report: []string{"Deployment sample: instrumented", "python via example/python-instrumentation", "container sample: injected"},
+		},
+		{
+			name:   "no Instrumentation",
+			args:   []string{"inject", "--report", "-n", "example", "-f", "../../testdata/seed/deployment-annotated.yaml"},
+			report: []string{"Deployment sample: NOT instrumented (error; the pod is still admitted)", "no OpenTelemetry Instrumentation instances available"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			root := NewRoot(&stdout, &stderr)
+			root.SetArgs(tc.args)
+			if err := root.Execute(); err != nil {
+				t.Fatalf("autotel %v: %v\n%s", tc.args, err, stderr.String())
+			}
+			for _, want := range tc.report {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("report lacks %q:\n%s", want, stderr.String())
+				}
+			}
+			if tc.golden == "" {
+				if stdout.Len() != 0 {
+					t.Errorf("--report printed manifests:\n%s", stdout.String())
+				}
+				return
+			}
+			path := filepath.Join("testdata", tc.golden)
+			if *update {
+				if err := os.WriteFile(path, stdout.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(stdout.Bytes(), want) {
+				t.Errorf("output differs from %s (run with -update after checking):\n%s", path, stdout.String())
+			}
+			for _, must := range []string{"name: opentelemetry-auto-instrumentation-python", "k8s.deployment.name=sample", "OTEL_LOGS_EXPORTER\n          value: console"} {
+				if !strings.Contains(stdout.String(), must) {
+					t.Errorf("preview lacks %q", must)
+				}
+			}
+		})
+	}
+}
+
+func TestInjectErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"inject"}, "no manifests: pass -f FILE"},
+		{[]string{"inject", "-f", "does-not-exist.yaml"}, "does-not-exist.yaml"},
+		{[]string{"explain", "deployment/x"}, "explain takes pod/NAME"},
+	} {
+		var stdout, stderr bytes.Buffer
+		root := NewRoot(&stdout, &stderr)
+		root.SetArgs(tc.args)
+		err := root.Execute()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("autotel %v: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}

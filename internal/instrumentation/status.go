@@ -1,0 +1,119 @@
+package instrumentation
+
+import (
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// StatusAnnotation holds, on pods that asked for injection, the decision
+// the webhook took: `kubectl get pod -o yaml` and `autotel explain` read it.
+// It is only written when the operator runs with pod status annotations
+// on (or the pod's workload opted into rollout), since upstream pods carry
+// no such annotation.
+const StatusAnnotation = "autotel.io/injection"
+
+// Status is the JSON in StatusAnnotation.
+type Status struct {
+	Outcome   Outcome          `json:"outcome"`
+	Reason    string           `json:"reason,omitempty"`
+	Languages []LanguageStatus `json:"languages,omitempty"`
+}
+
+// LanguageStatus is one language's part of Status.
+type LanguageStatus struct {
+	Language        Language          `json:"language"`
+	Instrumentation string            `json:"instrumentation,omitempty"`
+	Hash            string            `json:"hash,omitempty"`
+	Injected        []string          `json:"injected,omitempty"`
+	Skipped         map[string]string `json:"skipped,omitempty"`
+	Disabled        bool              `json:"disabled,omitempty"`
+}
+
+// StatusOf condenses a report for the annotation.
+func StatusOf(r Report) Status {
+	st := Status{Outcome: r.Outcome, Reason: r.Reason}
+	for _, l := range r.Languages {
+		ls := LanguageStatus{Language: l.Language, Instrumentation: l.Instrumentation, Hash: l.Hash, Disabled: l.Disabled}
+		for _, c := range l.Containers {
+			if c.Injected {
+				ls.Injected = append(ls.Injected, c.Name)
+			} else {
+				if ls.Skipped == nil {
+					ls.Skipped = map[string]string{}
+				}
+				ls.Skipped[c.Name] = c.Reason
+			}
+		}
+		st.Languages = append(st.Languages, ls)
+	}
+	return st
+}
+
+// SetStatus writes the report into the pod's StatusAnnotation.
+func SetStatus(pod *corev1.Pod, r Report) {
+	raw, err := json.Marshal(StatusOf(r))
+	if err != nil {
+		return // plain strings and maps; cannot fail
+	}
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[StatusAnnotation] = string(raw)
+}
+
+// ReadStatus parses a pod's StatusAnnotation; ok is false when absent.
+func ReadStatus(pod *corev1.Pod) (st Status, ok bool, err error) {
+	raw, ok := pod.Annotations[StatusAnnotation]
+	if !ok {
+		return Status{}, false, nil
+	}
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return Status{}, true, fmt.Errorf("annotation %s is not valid JSON: %w", StatusAnnotation, err)
+	}
+	return st, true, nil
+}
+
+// InjectedLanguages lists the languages whose agent is visibly present in
+// a pod (by the init containers, sidecar or variables injection adds).
+func InjectedLanguages(pod *corev1.Pod) []Language {
+	var out []Language
+	has := func(name string) bool {
+		for _, c := range pod.Spec.InitContainers {
+			if c.Name == name {
+				return true
+			}
+		}
+		return false
+	}
+	if has(javaInitContainerName) {
+		out = append(out, Java)
+	}
+	if has(nodeJSInitContainerName) {
+		out = append(out, NodeJS)
+	}
+	if has(pythonInitContainerName) {
+		out = append(out, Python)
+	}
+	if has(dotNetInitContainerName) {
+		out = append(out, DotNet)
+	}
+	for _, c := range pod.Spec.Containers {
+		if c.Name == goSidecarName {
+			out = append(out, Go)
+		}
+	}
+	if has(apacheInjector.attachContainer) {
+		out = append(out, ApacheHttpd)
+	}
+	if has(nginxInjector.attachContainer) {
+		out = append(out, Nginx)
+	}
+	if len(out) == 0 {
+		if ok, _ := alreadyInstrumented(pod); ok {
+			out = append(out, SDK)
+		}
+	}
+	return out
+}
