@@ -13,6 +13,8 @@ import (
 // target container mounts it and gets environment that loads it.
 type copyAgent struct {
 	language Language
+	// specEnv is spec.<language>.env.
+	specEnv func(inst *v1alpha1.Instrumentation) []corev1.EnvVar
 	// prepare checks the container can be instrumented, then adds the
 	// language's spec env and the volume mount.
 	prepare func(inst *v1alpha1.Instrumentation, req request, c *corev1.Container) error
@@ -26,7 +28,7 @@ func (a copyAgent) inject(sdk sdkEnv, req request, pod *corev1.Pod, targets []*c
 	var reports []ContainerReport
 	injected := false
 	for _, c := range targets {
-		err := checkCommon(c)
+		err := checkCommon(req.inst, c, a.specEnv(req.inst))
 		if err == nil {
 			err = a.prepare(req.inst, req, c)
 		}
@@ -70,7 +72,7 @@ type sdkOnlyInjector struct{}
 func (sdkOnlyInjector) inject(sdk sdkEnv, req request, pod *corev1.Pod, targets []*corev1.Container) []ContainerReport {
 	var reports []ContainerReport
 	for _, c := range targets {
-		if err := checkCommon(c); err != nil {
+		if err := checkCommon(req.inst, c, nil); err != nil {
 			reports = append(reports, ContainerReport{Name: c.Name, Reason: "Skipping SDK injection: " + err.Error()})
 			continue
 		}
@@ -86,6 +88,6 @@ func (sdkOnlyInjector) inject(sdk sdkEnv, req request, pod *corev1.Pod, targets 
 // a variable with both value and valueFrom that the API server rejects —
 // the pod would not be created at all. Skipping the container instead
 // keeps the pod, and the report says why.
-func checkCommon(c *corev1.Container) error {
-	return literalOnly(c.Env, envResourceAttrs)
+func checkCommon(inst *v1alpha1.Instrumentation, c *corev1.Container, langEnv []corev1.EnvVar) error {
+	return literalOnly(mergedEnv(c, langEnv, inst.Spec.Env), envResourceAttrs)
 }

@@ -62,6 +62,18 @@ func moveToEnd(envs []corev1.EnvVar, idx int) []corev1.EnvVar {
 	return append(envs, moved)
 }
 
+// mergedEnv is the container's environment as it will be once the
+// language's and the common spec env are merged in (without changing the
+// container): checks of variables we extend must see those too, since a
+// valueFrom from spec.env would be extended just the same.
+func mergedEnv(c *corev1.Container, layers ...[]corev1.EnvVar) []corev1.EnvVar {
+	env := append([]corev1.EnvVar(nil), c.Env...)
+	for _, l := range layers {
+		env = appendIfAbsent(env, l...)
+	}
+	return env
+}
+
 // literalOnly fails when the container sets one of the names through
 // valueFrom: its value is unknown at admission, so it cannot be wrapped.
 func literalOnly(envs []corev1.EnvVar, names ...string) error {

@@ -21,6 +21,9 @@ const (
 type goInjector struct{}
 
 func (goInjector) inject(sdk sdkEnv, req request, pod *corev1.Pod, targets []*corev1.Container) []ContainerReport {
+	if len(targets) == 0 {
+		return nil // every named container is missing; already reported
+	}
 	// One process only: the first target.
 	app := targets[0]
 	skip := func(why string) []ContainerReport {

@@ -21,8 +21,9 @@ func javaContainerMount(c *corev1.Container) string { return javaMountPath + "-"
 
 var javaInjector = copyAgent{
 	language: Java,
+	specEnv:  func(inst *v1alpha1.Instrumentation) []corev1.EnvVar { return inst.Spec.Java.Env },
 	prepare: func(inst *v1alpha1.Instrumentation, _ request, c *corev1.Container) error {
-		if err := literalOnly(c.Env, envJavaToolOptions); err != nil {
+		if err := literalOnly(mergedEnv(c, inst.Spec.Java.Env, inst.Spec.Env), envJavaToolOptions); err != nil {
 			return err
 		}
 		c.Env = appendIfAbsent(c.Env, inst.Spec.Java.Env...)
@@ -72,8 +73,9 @@ const (
 
 var nodeJSInjector = copyAgent{
 	language: NodeJS,
+	specEnv:  func(inst *v1alpha1.Instrumentation) []corev1.EnvVar { return inst.Spec.NodeJS.Env },
 	prepare: func(inst *v1alpha1.Instrumentation, _ request, c *corev1.Container) error {
-		if err := literalOnly(c.Env, envNodeOptions); err != nil {
+		if err := literalOnly(mergedEnv(c, inst.Spec.NodeJS.Env, inst.Spec.Env), envNodeOptions); err != nil {
 			return err
 		}
 		c.Env = appendIfAbsent(c.Env, inst.Spec.NodeJS.Env...)
@@ -125,8 +127,9 @@ func dotNetProfilerPath(runtime string) (string, error) {
 
 var dotNetInjector = copyAgent{
 	language: DotNet,
+	specEnv:  func(inst *v1alpha1.Instrumentation) []corev1.EnvVar { return inst.Spec.DotNet.Env },
 	prepare: func(inst *v1alpha1.Instrumentation, req request, c *corev1.Container) error {
-		if err := literalOnly(c.Env, envDotNetStartupHooks, envDotNetAdditionalDeps, envDotNetSharedStore); err != nil {
+		if err := literalOnly(mergedEnv(c, inst.Spec.DotNet.Env, inst.Spec.Env), envDotNetStartupHooks, envDotNetAdditionalDeps, envDotNetSharedStore); err != nil {
 			return err
 		}
 		// A set OTEL_DOTNET_AUTO_HOME means the app ships its own .NET

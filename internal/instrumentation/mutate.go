@@ -232,10 +232,15 @@ func alreadyInstrumented(pod *corev1.Pod) (bool, string) {
 		if c.Name == goSidecarName {
 			return true, "container " + c.Name + " present"
 		}
-		// The collector sidecar sets this variable too; any other
-		// container with it was instrumented (or opted out by setting it).
-		if c.Name != collectorContainerName && envIndex(c.Env, envNodeName) >= 0 {
-			return true, "container " + c.Name + " already sets " + envNodeName
+	}
+	// The collector sidecar sets this variable too; any other container
+	// with it was instrumented (or opted out by setting it). Init
+	// containers count: they can be injection targets.
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range list {
+			if c.Name != collectorContainerName && envIndex(c.Env, envNodeName) >= 0 {
+				return true, "container " + c.Name + " already sets " + envNodeName
+			}
 		}
 	}
 	return false, ""

@@ -41,8 +41,11 @@ var pythonDefaults = []corev1.EnvVar{
 
 var pythonInjector = copyAgent{
 	language: Python,
+	specEnv:  func(inst *v1alpha1.Instrumentation) []corev1.EnvVar { return inst.Spec.Python.Env },
 	prepare: func(inst *v1alpha1.Instrumentation, req request, c *corev1.Container) error {
-		if err := literalOnly(c.Env, envPythonPath); err != nil {
+		// PYTHONPATH is wrapped right after python.env is merged, before
+		// spec.env, so only those two layers can supply it.
+		if err := literalOnly(mergedEnv(c, inst.Spec.Python.Env), envPythonPath); err != nil {
 			return err
 		}
 		if _, err := pythonSource(req.annotations[AnnotationPythonPlatform]); err != nil {

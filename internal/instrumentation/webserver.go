@@ -62,14 +62,22 @@ type webServerSpec struct {
 func (w webServer) inject(sdk sdkEnv, req request, pod *corev1.Pod, targets []*corev1.Container) []ContainerReport {
 	var reports []ContainerReport
 	spec := w.spec(req.inst)
+	var firstTarget *corev1.Container
 	for _, c := range targets {
 		if slices.ContainsFunc(pod.Spec.InitContainers, func(ic corev1.Container) bool { return ic.Name == c.Name }) {
 			reports = append(reports, ContainerReport{Name: c.Name, Reason: fmt.Sprintf("Skipping %s injection: is init container", w.language.displayName())})
 			continue
 		}
-		if err := checkCommon(c); err != nil {
+		err := checkCommon(req.inst, c, spec.Env)
+		if err == nil && w.language == Nginx {
+			err = literalOnly(mergedEnv(c, spec.Env), "LD_LIBRARY_PATH")
+		}
+		if err != nil {
 			reports = append(reports, ContainerReport{Name: c.Name, Reason: fmt.Sprintf("Skipping %s injection: %v", w.language.displayName(), err)})
 			continue
+		}
+		if firstTarget == nil {
+			firstTarget = c
 		}
 		res := sdk.resourceMap(req.inst, pod, c)
 		c.Env = appendIfAbsent(c.Env, spec.Env...)
@@ -120,7 +128,8 @@ func (w webServer) inject(sdk sdkEnv, req request, pod *corev1.Pod, targets []*c
 		}
 		injectCommonEnv(req.inst, c)
 		sdk.injectCommonSDKConfig(req.inst, pod, c, c)
-		sc := initSecurityContext(req.inst.Spec, c)
+		// The first instrumented container decides, as for every language.
+		sc := initSecurityContext(req.inst.Spec, firstTarget)
 		for i := range pod.Spec.InitContainers {
 			if n := pod.Spec.InitContainers[i].Name; n == webServerCloneContainer || n == w.attachContainer {
 				pod.Spec.InitContainers[i].SecurityContext = sc.DeepCopy()

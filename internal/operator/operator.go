@@ -7,18 +7,25 @@ package operator
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"os"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -43,6 +50,7 @@ type Options struct {
 	Images           instrumentationwebhook.Images
 	// PodStatusAnnotations writes each decision into the pod (autotel.io/injection).
 	PodStatusAnnotations bool
+	Certs                CertOptions
 }
 
 // DefaultOptions are upstream's defaults.
@@ -53,7 +61,23 @@ func DefaultOptions() Options {
 		WebhookPort: 9443,
 		Injection:   instrumentation.DefaultConfig(),
 		Images:      instrumentationwebhook.DefaultImages(),
+		Certs: CertOptions{
+			Mode:           certModeSelf,
+			Secret:         types.NamespacedName{Namespace: operatorNamespace(), Name: "autotel-webhook-cert"},
+			DNSName:        "autotel-webhook." + operatorNamespace() + ".svc",
+			MutatingName:   "autotel-mutating-webhook-configuration",
+			ValidatingName: "autotel-validating-webhook-configuration",
+		},
 	}
+}
+
+// operatorNamespace is the pod's namespace (downward API), else autotel's
+// default install namespace.
+func operatorNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	return "autotel-system"
 }
 
 // BindFlags registers the options on a flag set.
@@ -66,6 +90,13 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "port the webhook server listens on")
 	fs.StringVar(&o.CertDir, "webhook-cert-dir", o.CertDir, "folder holding tls.crt and tls.key for the webhook server (default: controller-runtime's)")
 	fs.BoolVar(&o.PodStatusAnnotations, "pod-status-annotations", o.PodStatusAnnotations, "write the injection decision into every pod that asked for injection (annotation "+instrumentation.StatusAnnotation+"); off keeps pods identical to upstream's")
+	fs.StringVar(&o.Certs.Mode, "webhook-cert-mode", o.Certs.Mode, "self: the operator creates, rotates and injects its webhook certificates (no cert-manager); external: serve the certificate found in the cert dir (cert-manager or your own)")
+	fs.StringVar(&o.Certs.Secret.Namespace, "webhook-cert-secret-namespace", o.Certs.Secret.Namespace, "namespace of the Secret holding self-managed certificates")
+	fs.StringVar(&o.Certs.Secret.Name, "webhook-cert-secret", o.Certs.Secret.Name, "Secret holding self-managed certificates")
+	fs.StringVar(&o.Certs.DNSName, "webhook-dns-name", o.Certs.DNSName, "DNS name of the webhook Service the certificate is issued for")
+	fs.StringVar(&o.Certs.MutatingName, "mutating-webhook-configuration", o.Certs.MutatingName, "MutatingWebhookConfiguration whose caBundle the operator keeps current")
+	fs.StringVar(&o.Certs.ValidatingName, "validating-webhook-configuration", o.Certs.ValidatingName, "ValidatingWebhookConfiguration whose caBundle the operator keeps current")
+	fs.BoolVar(&o.Certs.WriteFiles, "webhook-cert-write-files", o.Certs.WriteFiles, "write the self-managed certificate into the cert dir (when running outside a pod)")
 	fs.BoolVar(&o.Injection.MultiInstrumentation, "enable-multi-instrumentation", o.Injection.MultiInstrumentation, "allow several languages in one pod, each naming its containers")
 	for _, l := range instrumentation.Languages {
 		if l == instrumentation.SDK {
@@ -128,6 +159,9 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 			Port:    o.WebhookPort,
 			CertDir: o.CertDir,
 		}),
+		// Several operator replicas share one process in tests; names only
+		// need to be unique per process for metrics, which tests ignore.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 		// Only what admission reads per pod is cached; see ClientLookup.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Namespace{}:         {},
@@ -138,24 +172,52 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
 
-	if err := (&instrumentationwebhook.Webhook{Images: o.Images}).SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("registering Instrumentation webhooks: %w", err)
+	certsReady, err := setupCerts(mgr, o, log.WithName("certs"))
+	if err != nil {
+		return nil, err
 	}
-	mgr.GetWebhookServer().Register(podwebhook.Path, &webhook.Admission{Handler: &podwebhook.Handler{
-		Mutator:  instrumentation.Mutator{Config: o.Injection},
-		Lookup:   podwebhook.ClientLookup{Cached: mgr.GetClient(), Direct: mgr.GetAPIReader()},
-		Cached:   mgr.GetClient(),
-		Decoder:  admission.NewDecoder(scheme),
-		Recorder: mgr.GetEventRecorderFor("autotel-operator"),
-		Log:      log.WithName("pod-webhook"),
+	// The webhook server starts when first requested from the manager; it
+	// needs its certificate files then, so registration waits for them.
+	registered := make(chan struct{})
+	register := func() error {
+		defer close(registered)
+		if err := (&instrumentationwebhook.Webhook{Images: o.Images}).SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("registering Instrumentation webhooks: %w", err)
+		}
+		mgr.GetWebhookServer().Register(podwebhook.Path, &webhook.Admission{Handler: &podwebhook.Handler{
+			Mutator:  instrumentation.Mutator{Config: o.Injection},
+			Lookup:   podwebhook.ClientLookup{Cached: mgr.GetClient(), Direct: mgr.GetAPIReader()},
+			Cached:   mgr.GetClient(),
+			Decoder:  admission.NewDecoder(scheme),
+			Recorder: mgr.GetEventRecorderFor("autotel-operator"),
+			Log:      log.WithName("pod-webhook"),
 
-		StatusAnnotations: o.PodStatusAnnotations,
-	}})
+			StatusAnnotations: o.PodStatusAnnotations,
+		}})
+		return nil
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		select {
+		case <-certsReady:
+			return register()
+		case <-ctx.Done():
+			return nil
+		}
+	})); err != nil {
+		return nil, err
+	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding health check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+	if err := mgr.AddReadyzCheck("webhook", func(req *http.Request) error {
+		select {
+		case <-registered:
+			return mgr.GetWebhookServer().StartedChecker()(req)
+		default:
+			return errors.New("webhook certificates not ready yet")
+		}
+	}); err != nil {
 		return nil, fmt.Errorf("adding readiness check: %w", err)
 	}
 	return mgr, nil

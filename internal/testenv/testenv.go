@@ -110,6 +110,7 @@ func Start(log logr.Logger, opts func(*operator.Options)) (*Env, error) {
 	o.WebhookHost = te.WebhookInstallOptions.LocalServingHost
 	o.WebhookPort = te.WebhookInstallOptions.LocalServingPort
 	o.CertDir = te.WebhookInstallOptions.LocalServingCertDir
+	o.Certs.Mode = "external" // envtest issued the serving certificate
 	if opts != nil {
 		opts(&o)
 	}

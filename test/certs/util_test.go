@@ -1,0 +1,25 @@
+package certs
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+
+	"go.uber.org/zap/zapcore"
+)
+
+func jsonMarshal(v any) ([]byte, error)   { return json.Marshal(v) }
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+func mustJSON(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func zapLevel() zapcore.Level {
+	if os.Getenv("AUTOTEL_TEST_LOG") == "debug" {
+		return zapcore.DebugLevel
+	}
+	return zapcore.ErrorLevel
+}
