@@ -340,6 +340,20 @@ type InstrumentationStatus struct {
 	// operator did not move to because the jump breaks telemetry.
 	// +optional
 	UpgradeBlockedVersions map[string]string `json:"upgradeBlockedVersions,omitempty"`
+
+	// SpecHash identifies the current spec; pods injected from another
+	// hash are outdated. (autotel; absent upstream.)
+	// +optional
+	SpecHash string `json:"specHash,omitempty"`
+
+	// Pods counts the pods instrumented from this Instrumentation that
+	// carry autotel's status annotation. (autotel)
+	// +optional
+	Pods int32 `json:"pods,omitempty"`
+
+	// OutdatedPods counts those of them injected from an older spec. (autotel)
+	// +optional
+	OutdatedPods int32 `json:"outdatedPods,omitempty"`
 }
 
 // +kubebuilder:object:root=true
@@ -350,6 +364,8 @@ type InstrumentationStatus struct {
 // +kubebuilder:printcolumn:name="Endpoint",type="string",JSONPath=".spec.exporter.endpoint"
 // +kubebuilder:printcolumn:name="Sampler",type="string",JSONPath=".spec.sampler.type"
 // +kubebuilder:printcolumn:name="Sampler Arg",type="string",JSONPath=".spec.sampler.argument"
+// +kubebuilder:printcolumn:name="Pods",type="integer",JSONPath=".status.pods",priority=1
+// +kubebuilder:printcolumn:name="Outdated",type="integer",JSONPath=".status.outdatedPods",priority=1
 
 // Instrumentation tells the pod webhook which SDK configuration and agent
 // images to inject into pods annotated instrumentation.opentelemetry.io/inject-<language>.

@@ -64,7 +64,7 @@ type Mutator struct {
 // report says what went wrong (fail-open, so our webhook never blocks a pod).
 func (m Mutator) Mutate(ctx context.Context, ns *corev1.Namespace, pod *corev1.Pod, lookup Lookup) (*corev1.Pod, Report) {
 	report := Report{Pod: podRef(ns, pod)}
-	if !requestsInjection(ns, pod) {
+	if !RequestsInjection(ns, pod) {
 		report.Outcome = OutcomeNotRequested
 		return pod, report
 	}
@@ -192,9 +192,9 @@ func targetContainers(pod *corev1.Pod, names []string) (targets []*corev1.Contai
 	return append(inits, regular...), missing
 }
 
-// requestsInjection is true when any inject-* annotation (on the pod or
+// RequestsInjection is true when any inject-* annotation (on the pod or
 // its namespace) could ask for injection. It needs no API reads.
-func requestsInjection(ns *corev1.Namespace, pod *corev1.Pod) bool {
+func RequestsInjection(ns *corev1.Namespace, pod *corev1.Pod) bool {
 	for _, lang := range Languages {
 		v := annotationValue(ns.ObjectMeta, pod.ObjectMeta, lang.InjectAnnotation())
 		if v != "" && !strings.EqualFold(v, "false") {

@@ -14,6 +14,10 @@ import (
 // no such annotation.
 const StatusAnnotation = "autotel.io/injection"
 
+// InjectedLabel marks pods that carry StatusAnnotation with an injected
+// outcome, so the operator can watch just those pods instead of all.
+const InjectedLabel = "autotel.io/injected"
+
 // Status is the JSON in StatusAnnotation.
 type Status struct {
 	Outcome   Outcome          `json:"outcome"`
@@ -61,6 +65,12 @@ func SetStatus(pod *corev1.Pod, r Report) {
 		pod.Annotations = map[string]string{}
 	}
 	pod.Annotations[StatusAnnotation] = string(raw)
+	if r.Outcome == OutcomeInjected {
+		if pod.Labels == nil {
+			pod.Labels = map[string]string{}
+		}
+		pod.Labels[InjectedLabel] = "true"
+	}
 }
 
 // ReadStatus parses a pod's StatusAnnotation; ok is false when absent.

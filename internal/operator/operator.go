@@ -12,9 +12,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -31,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/autotel/autotel/api/v1alpha1"
+	"github.com/autotel/autotel/internal/controllers"
 	"github.com/autotel/autotel/internal/instrumentation"
 	"github.com/autotel/autotel/internal/webhook/instrumentationwebhook"
 	"github.com/autotel/autotel/internal/webhook/podwebhook"
@@ -51,16 +55,22 @@ type Options struct {
 	// PodStatusAnnotations writes each decision into the pod (autotel.io/injection).
 	PodStatusAnnotations bool
 	Certs                CertOptions
+	// RolloutPerMinute caps workload restarts; RolloutResync re-checks
+	// without events.
+	RolloutPerMinute float64
+	RolloutResync    time.Duration
 }
 
 // DefaultOptions are upstream's defaults.
 func DefaultOptions() Options {
 	return Options{
-		MetricsAddr: ":8080",
-		ProbeAddr:   ":8081",
-		WebhookPort: 9443,
-		Injection:   instrumentation.DefaultConfig(),
-		Images:      instrumentationwebhook.DefaultImages(),
+		MetricsAddr:      ":8080",
+		ProbeAddr:        ":8081",
+		WebhookPort:      9443,
+		Injection:        instrumentation.DefaultConfig(),
+		Images:           instrumentationwebhook.DefaultImages(),
+		RolloutPerMinute: 6,
+		RolloutResync:    5 * time.Minute,
 		Certs: CertOptions{
 			Mode:           certModeSelf,
 			Secret:         types.NamespacedName{Namespace: operatorNamespace(), Name: "autotel-webhook-cert"},
@@ -97,6 +107,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Certs.MutatingName, "mutating-webhook-configuration", o.Certs.MutatingName, "MutatingWebhookConfiguration whose caBundle the operator keeps current")
 	fs.StringVar(&o.Certs.ValidatingName, "validating-webhook-configuration", o.Certs.ValidatingName, "ValidatingWebhookConfiguration whose caBundle the operator keeps current")
 	fs.BoolVar(&o.Certs.WriteFiles, "webhook-cert-write-files", o.Certs.WriteFiles, "write the self-managed certificate into the cert dir (when running outside a pod)")
+	fs.Float64Var(&o.RolloutPerMinute, "rollout-max-per-minute", o.RolloutPerMinute, "most workload restarts per minute for rollout on change, cluster-wide")
+	fs.DurationVar(&o.RolloutResync, "rollout-resync", o.RolloutResync, "how often outdated and missed pods are looked for without an event")
 	fs.BoolVar(&o.Injection.MultiInstrumentation, "enable-multi-instrumentation", o.Injection.MultiInstrumentation, "allow several languages in one pod, each naming its containers")
 	for _, l := range instrumentation.Languages {
 		if l == instrumentation.SDK {
@@ -166,10 +178,25 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Namespace{}:         {},
 			&v1alpha1.Instrumentation{}: {},
+			// Only pods autotel instrumented and recorded; never all pods.
+			&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{instrumentation.InjectedLabel: "true"})},
 		}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+
+	rollout := &controllers.Rollout{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
+		Recorder: mgr.GetEventRecorderFor("autotel-rollout"), Log: log.WithName("rollout"),
+		Limiter: rate.NewLimiter(rate.Limit(o.RolloutPerMinute/60), 3),
+		Resync:  o.RolloutResync,
+	}
+	if err := rollout.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up rollout: %w", err)
+	}
+	if err := mgr.Add(&controllers.MissedPods{Rollout: rollout, Reader: mgr.GetAPIReader(), Every: o.RolloutResync}); err != nil {
+		return nil, err
 	}
 
 	certsReady, err := setupCerts(mgr, o, log.WithName("certs"))

@@ -53,7 +53,9 @@ func BenchmarkPodCreate(b *testing.B) {
 // withoutPodWebhook removes mpod.kb.io from the mutating configuration
 // until the returned function puts it back, waiting each time until the
 // API server acts on the change.
-func withoutPodWebhook(b *testing.B, ns string) func() {
+func withoutPodWebhook(b *testing.B, ns string) func() { return withoutPodWebhookT(b, ns) }
+
+func withoutPodWebhookT(b testing.TB, ns string) func() {
 	b.Helper()
 	var mwc admissionregistrationv1.MutatingWebhookConfiguration
 	key := types.NamespacedName{Name: "mutating-webhook-configuration"}
@@ -86,7 +88,7 @@ func withoutPodWebhook(b *testing.B, ns string) func() {
 }
 
 // waitInjection creates probe pods until injection is (or is not) applied.
-func waitInjection(b *testing.B, ns string, want bool) {
+func waitInjection(b testing.TB, ns string, want bool) {
 	b.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		pod := samplePod(ns, map[string]string{injectPython: "true"})
