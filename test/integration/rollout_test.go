@@ -91,7 +91,10 @@ func TestRolloutOnChange(t *testing.T) {
 		t.Fatalf("pods not opted in must look exactly like upstream's (no status annotation)")
 	}
 
-	waitFor(t, func() bool { st := instrumentationStatus(t, optedNS, "python-instrumentation"); return st.Pods == 1 && st.OutdatedPods == 0 })
+	waitFor(t, func() bool {
+		st := instrumentationStatus(t, optedNS, "python-instrumentation")
+		return st.Pods == 1 && st.OutdatedPods == 0
+	})
 
 	changeEndpoint(t, optedNS, "python-instrumentation", "http://collector-v2:4318")
 	changeEndpoint(t, plainNS, "python-instrumentation", "http://collector-v2:4318")
@@ -173,4 +176,7 @@ func TestMissedPodsRestarted(t *testing.T) {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
