@@ -30,6 +30,7 @@ func (a copyAgent) inject(sdk sdkEnv, req request, pod *corev1.Pod, targets []*c
 	for _, c := range targets {
 		err := checkCommon(req.inst, c, a.specEnv(req.inst))
 		if err == nil {
+			applyLogPath(req, c)
 			err = a.prepare(req.inst, req, c)
 		}
 		if err != nil {
@@ -76,6 +77,7 @@ func (sdkOnlyInjector) inject(sdk sdkEnv, req request, pod *corev1.Pod, targets 
 			reports = append(reports, ContainerReport{Name: c.Name, Reason: "Skipping SDK injection: " + err.Error()})
 			continue
 		}
+		applyLogPath(req, c)
 		injectCommonEnv(req.inst, c)
 		sdk.injectCommonSDKConfig(req.inst, pod, c, c)
 		reports = append(reports, ContainerReport{Name: c.Name, Injected: true})

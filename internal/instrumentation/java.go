@@ -88,7 +88,9 @@ var nodeJSInjector = copyAgent{
 		} else {
 			c.Env = append(c.Env, corev1.EnvVar{Name: envNodeOptions, Value: nodeRequire})
 		}
-		// The Node.js SDK exports no metrics unless told to.
+		// Upstream sets this (older Node.js SDKs exported no metrics by
+		// default); sdk-node 0.220 already does, so it is harmless, and
+		// kept for identical pods.
 		c.Env = appendIfAbsent(c.Env, corev1.EnvVar{Name: "OTEL_METRICS_EXPORTER", Value: "otlp"})
 	},
 	podParts: func(inst *v1alpha1.Instrumentation, _ request, pod *corev1.Pod, first *corev1.Container) {

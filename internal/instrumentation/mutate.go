@@ -91,18 +91,24 @@ func (m Mutator) Mutate(ctx context.Context, ns *corev1.Namespace, pod *corev1.P
 			report.Languages = append(report.Languages, LanguageReport{Language: lang, Requested: value, Instrumentation: inst.Namespace + "/" + inst.Name, Hash: SpecHash(inst), Disabled: true})
 			continue
 		}
-		req := request{language: lang, value: value, inst: inst}
+		req := request{language: lang, value: value, inst: inst, annotations: map[string]string{
+			AnnotationLogs: annotationValue(ns.ObjectMeta, pod.ObjectMeta, AnnotationLogs),
+		}}
 		switch lang {
 		case Python:
-			req.annotations = map[string]string{AnnotationPythonPlatform: annotationValue(ns.ObjectMeta, pod.ObjectMeta, AnnotationPythonPlatform)}
+			req.annotations[AnnotationPythonPlatform] = annotationValue(ns.ObjectMeta, pod.ObjectMeta, AnnotationPythonPlatform)
 		case DotNet:
-			req.annotations = map[string]string{AnnotationDotNetRuntime: annotationValue(ns.ObjectMeta, pod.ObjectMeta, AnnotationDotNetRuntime)}
+			req.annotations[AnnotationDotNetRuntime] = annotationValue(ns.ObjectMeta, pod.ObjectMeta, AnnotationDotNetRuntime)
 		}
 		reqs = append(reqs, req)
 	}
 	if len(reqs) == 0 {
 		report.Outcome, report.Reason = OutcomeSkipped, "every requested language is disabled in the operator"
 		return pod, report
+	}
+	if v := reqs[0].annotations[AnnotationLogs]; v != "" && v != LogsOTLP && v != LogsStdout {
+		report.Warnings = append(report.Warnings, Warning{Reason: "InvalidLogPath",
+			Message: fmt.Sprintf("annotation %s: %q is not a log path; use %q or %q (ignored)", AnnotationLogs, v, LogsOTLP, LogsStdout)})
 	}
 
 	if err := setCommonContainers(ns, pod, reqs); err != nil {

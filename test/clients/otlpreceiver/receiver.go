@@ -1,0 +1,353 @@
+// Package otlpreceiver is an OTLP/HTTP receiver for tests: it accepts
+// traces, logs and metrics in the binary protobuf and the JSON encodings on
+// the standard paths and keeps every request for assertions.
+package otlpreceiver
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// maxBody bounds one request; OTLP exporters batch far below it.
+const maxBody = 32 << 20
+
+// Receiver stores what it was sent. The zero value is not usable: use New.
+type Receiver struct {
+	mu       sync.Mutex
+	traces   []*coltrace.ExportTraceServiceRequest
+	logs     []*collogs.ExportLogsServiceRequest
+	metrics  []*colmetrics.ExportMetricsServiceRequest
+	requests []Request
+	changed  chan struct{}
+	server   *http.Server
+}
+
+// Request describes one accepted export, for diagnostics.
+type Request struct {
+	Path, ContentType, ContentEncoding, UserAgent string
+}
+
+// New returns an empty receiver.
+func New() *Receiver {
+	r := &Receiver{changed: make(chan struct{})}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/traces", handle(r, func() *coltrace.ExportTraceServiceRequest { return &coltrace.ExportTraceServiceRequest{} },
+		func(m *coltrace.ExportTraceServiceRequest) { r.traces = append(r.traces, m) }, &coltrace.ExportTraceServiceResponse{}))
+	mux.HandleFunc("/v1/logs", handle(r, func() *collogs.ExportLogsServiceRequest { return &collogs.ExportLogsServiceRequest{} },
+		func(m *collogs.ExportLogsServiceRequest) { r.logs = append(r.logs, m) }, &collogs.ExportLogsServiceResponse{}))
+	mux.HandleFunc("/v1/metrics", handle(r, func() *colmetrics.ExportMetricsServiceRequest { return &colmetrics.ExportMetricsServiceRequest{} },
+		func(m *colmetrics.ExportMetricsServiceRequest) { r.metrics = append(r.metrics, m) }, &colmetrics.ExportMetricsServiceResponse{}))
+	r.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return r
+}
+
+// Serve accepts exports on l until Close.
+func (r *Receiver) Serve(l net.Listener) {
+	go func() { _ = r.server.Serve(l) }()
+}
+
+// Close stops the server and its connections.
+func (r *Receiver) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.server.Shutdown(ctx); err != nil {
+		return r.server.Close()
+	}
+	return nil
+}
+
+// Handler serves the OTLP paths, for use with httptest.
+func (r *Receiver) Handler() http.Handler { return r.server.Handler }
+
+const (
+	contentProtobuf = "application/x-protobuf"
+	contentJSON     = "application/json"
+)
+
+func handle[M proto.Message](r *Receiver, newMsg func() M, store func(M), resp proto.Message) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodPost {
+			http.Error(w, "OTLP exports are POSTs", http.StatusMethodNotAllowed)
+			return
+		}
+		mediaType, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
+		if err != nil || (mediaType != contentProtobuf && mediaType != contentJSON) {
+			http.Error(w, "unsupported content type "+req.Header.Get("Content-Type"), http.StatusUnsupportedMediaType)
+			return
+		}
+		body, err := readBody(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		msg := newMsg()
+		if mediaType == contentJSON {
+			err = unmarshalJSON(body, msg)
+		} else {
+			err = proto.Unmarshal(body, msg)
+		}
+		if err != nil {
+			http.Error(w, "decoding "+mediaType+": "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		store(msg)
+		r.requests = append(r.requests, Request{Path: req.URL.Path, ContentType: mediaType, ContentEncoding: req.Header.Get("Content-Encoding"), UserAgent: req.UserAgent()})
+		close(r.changed)
+		r.changed = make(chan struct{})
+		r.mu.Unlock()
+
+		// The response uses the request's encoding, as the specification asks.
+		var out []byte
+		if mediaType == contentJSON {
+			out, err = protojson.Marshal(resp)
+		} else {
+			out, err = proto.Marshal(resp)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", mediaType)
+		_, _ = w.Write(out)
+	}
+}
+
+func readBody(req *http.Request) ([]byte, error) {
+	var body io.Reader = http.MaxBytesReader(nil, req.Body, maxBody)
+	switch req.Header.Get("Content-Encoding") {
+	case "", "identity":
+	case "gzip":
+		gz, err := gzip.NewReader(body)
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		defer gz.Close()
+		body = io.LimitReader(gz, maxBody)
+	default:
+		return nil, fmt.Errorf("unsupported content encoding %q", req.Header.Get("Content-Encoding"))
+	}
+	return io.ReadAll(body)
+}
+
+// unmarshalJSON decodes OTLP/JSON. It differs from the canonical protobuf
+// JSON mapping in one way: trace and span ids are hex, not base64 (a hex id
+// is also valid base64, so decoding it as such silently yields wrong bytes).
+func unmarshalJSON(body []byte, msg proto.Message) error {
+	var tree any
+	if err := json.Unmarshal(body, &tree); err != nil {
+		return err
+	}
+	if err := hexIDsToBase64(tree); err != nil {
+		return err
+	}
+	canonical, err := json.Marshal(tree)
+	if err != nil {
+		return err
+	}
+	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(canonical, msg)
+}
+
+var idFields = map[string]int{"traceId": 16, "spanId": 8, "parentSpanId": 8}
+
+func hexIDsToBase64(node any) error {
+	switch n := node.(type) {
+	case map[string]any:
+		for k, v := range n {
+			if size, isID := idFields[k]; isID {
+				if s, ok := v.(string); ok && s != "" {
+					b, err := hex.DecodeString(s)
+					if err != nil || len(b) != size {
+						return fmt.Errorf("%s %q is not %d hex-encoded bytes", k, s, size)
+					}
+					n[k] = base64.StdEncoding.EncodeToString(b)
+					continue
+				}
+			}
+			if err := hexIDsToBase64(v); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, v := range n {
+			if err := hexIDsToBase64(v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Traces returns copies of the trace exports received so far.
+func (r *Receiver) Traces() []*coltrace.ExportTraceServiceRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return cloneAll(r.traces)
+}
+
+// Logs returns copies of the log exports received so far.
+func (r *Receiver) Logs() []*collogs.ExportLogsServiceRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return cloneAll(r.logs)
+}
+
+// Metrics returns copies of the metric exports received so far.
+func (r *Receiver) Metrics() []*colmetrics.ExportMetricsServiceRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return cloneAll(r.metrics)
+}
+
+// Requests lists the accepted exports in arrival order.
+func (r *Receiver) Requests() []Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Request(nil), r.requests...)
+}
+
+func cloneAll[M proto.Message](in []M) []M {
+	out := make([]M, len(in))
+	for i, m := range in {
+		out[i] = proto.Clone(m).(M)
+	}
+	return out
+}
+
+// WaitFor blocks until cond holds for the receiver or ctx ends; it
+// re-evaluates cond on every accepted export.
+func (r *Receiver) WaitFor(ctx context.Context, cond func(*Receiver) bool) error {
+	for {
+		r.mu.Lock()
+		changed := r.changed
+		r.mu.Unlock()
+		if cond(r) {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), fmt.Errorf("received so far: %v", r.Requests()))
+		}
+	}
+}
+
+// Span is one received span with the resource it was exported under.
+type Span struct {
+	Resource map[string]string
+	Scope    string
+	*tracepb.Span
+}
+
+// Spans flattens every received span.
+func (r *Receiver) Spans() []Span {
+	var out []Span
+	for _, req := range r.Traces() {
+		for _, rs := range req.ResourceSpans {
+			res := Attributes(rs.GetResource())
+			for _, ss := range rs.ScopeSpans {
+				for _, s := range ss.Spans {
+					out = append(out, Span{Resource: res, Scope: ss.GetScope().GetName(), Span: s})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// LogRecord is one received log record with the resource it was exported
+// under.
+type LogRecord struct {
+	Resource map[string]string
+	Scope    string
+	*logspb.LogRecord
+}
+
+// LogRecords flattens every received log record.
+func (r *Receiver) LogRecords() []LogRecord {
+	var out []LogRecord
+	for _, req := range r.Logs() {
+		for _, rl := range req.ResourceLogs {
+			res := Attributes(rl.GetResource())
+			for _, sl := range rl.ScopeLogs {
+				for _, l := range sl.LogRecords {
+					out = append(out, LogRecord{Resource: res, Scope: sl.GetScope().GetName(), LogRecord: l})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// MetricResources returns the resource of every received ResourceMetrics
+// with the names of its metrics.
+func (r *Receiver) MetricResources() []MetricResource {
+	var out []MetricResource
+	for _, req := range r.Metrics() {
+		for _, rm := range req.ResourceMetrics {
+			mr := MetricResource{Resource: Attributes(rm.GetResource())}
+			for _, sm := range rm.ScopeMetrics {
+				for _, m := range sm.Metrics {
+					mr.Metrics = append(mr.Metrics, m)
+				}
+			}
+			out = append(out, mr)
+		}
+	}
+	return out
+}
+
+// MetricResource is one resource's metrics.
+type MetricResource struct {
+	Resource map[string]string
+	Metrics  []*metricspb.Metric
+}
+
+// Attributes renders a resource's attributes as strings (other value kinds
+// in their protobuf JSON form), which is how tests compare them.
+func Attributes(res *resourcepb.Resource) map[string]string {
+	return KeyValues(res.GetAttributes())
+}
+
+// KeyValues renders attributes as strings.
+func KeyValues(kvs []*commonpb.KeyValue) map[string]string {
+	out := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		out[kv.Key] = AnyString(kv.Value)
+	}
+	return out
+}
+
+// AnyString renders a value: strings as themselves, the rest as JSON.
+func AnyString(v *commonpb.AnyValue) string {
+	if s, ok := v.GetValue().(*commonpb.AnyValue_StringValue); ok {
+		return s.StringValue
+	}
+	b, err := protojson.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("<%v>", err)
+	}
+	return string(b)
+}
