@@ -127,6 +127,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	for _, img := range images {
 		fs.StringVar(img.ptr, "auto-instrumentation-"+img.lang+"-image", *img.ptr, "default image for "+img.lang+" auto-instrumentation")
 	}
+	fs.StringVar(&o.Images.PythonLogs, "auto-instrumentation-python-logs-image", o.Images.PythonLogs,
+		"autotel's Python log agent image, used for Instrumentations annotated "+instrumentationwebhook.PythonAgentAnnotation+": logs")
 }
 
 func boolSetter(m map[instrumentation.Language]bool, l instrumentation.Language) func(string) error {

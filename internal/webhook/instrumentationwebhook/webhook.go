@@ -24,7 +24,19 @@ import (
 // leave them empty, and records as the current defaults.
 type Images struct {
 	Java, NodeJS, Python, DotNet, Go, ApacheHttpd, Nginx string
+	// PythonLogs is autotel's own Python log agent (agent/python): zero
+	// dependencies, any libc, pre-fork safe. Chosen per Instrumentation
+	// with the annotation PythonAgentAnnotation: "logs" (or by naming the
+	// image in spec.python.image); upstream's image stays the default.
+	PythonLogs string
 }
+
+// PythonAgentAnnotation = "logs" on an Instrumentation defaults its
+// spec.python.image to autotel's log agent instead of upstream's image.
+const PythonAgentAnnotation = "autotel.io/python-agent"
+
+// DefaultPythonLogsImage is the image agent/python/image builds.
+const DefaultPythonLogsImage = "autotel/autoinstrumentation-python-logs:0.1.0"
 
 const (
 	operatorImageRepo = "ghcr.io/open-telemetry/opentelemetry-operator/autoinstrumentation-"
@@ -43,7 +55,8 @@ func DefaultImages() Images {
 		Go:          "ghcr.io/open-telemetry/opentelemetry-go-instrumentation/autoinstrumentation-go:v0.24.0",
 		ApacheHttpd: apacheHttpdImage,
 		// One agent build serves both web servers.
-		Nginx: apacheHttpdImage,
+		Nginx:      apacheHttpdImage,
+		PythonLogs: DefaultPythonLogsImage,
 	}
 }
 
@@ -53,7 +66,7 @@ func (i Images) orDefaults() Images {
 	d := DefaultImages()
 	for _, p := range []struct{ v, d *string }{
 		{&i.Java, &d.Java}, {&i.NodeJS, &d.NodeJS}, {&i.Python, &d.Python}, {&i.DotNet, &d.DotNet},
-		{&i.Go, &d.Go}, {&i.ApacheHttpd, &d.ApacheHttpd}, {&i.Nginx, &d.Nginx},
+		{&i.Go, &d.Go}, {&i.ApacheHttpd, &d.ApacheHttpd}, {&i.Nginx, &d.Nginx}, {&i.PythonLogs, &d.PythonLogs},
 	} {
 		if *p.v == "" {
 			*p.v = *p.d
@@ -103,6 +116,9 @@ func (w *Webhook) Default(_ context.Context, inst *v1alpha1.Instrumentation) err
 
 	setIfEmpty(&s.Java.Image, images.Java)
 	setIfEmpty(&s.NodeJS.Image, images.NodeJS)
+	if inst.Annotations[PythonAgentAnnotation] == "logs" {
+		setIfEmpty(&s.Python.Image, images.PythonLogs)
+	}
 	setIfEmpty(&s.Python.Image, images.Python)
 	setIfEmpty(&s.DotNet.Image, images.DotNet)
 	setIfEmpty(&s.Go.Image, images.Go)

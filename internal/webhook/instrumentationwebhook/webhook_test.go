@@ -35,6 +35,7 @@ func TestDefaultImages(t *testing.T) {
 		Go:          "ghcr.io/open-telemetry/opentelemetry-go-instrumentation/autoinstrumentation-go:v0.24.0",
 		ApacheHttpd: "ghcr.io/open-telemetry/opentelemetry-operator/autoinstrumentation-apache-httpd:1.0.4",
 		Nginx:       "ghcr.io/open-telemetry/opentelemetry-operator/autoinstrumentation-apache-httpd:1.0.4",
+		PythonLogs:  "autotel/autoinstrumentation-python-logs:0.1.0",
 	}
 	if got := DefaultImages(); got != want {
 		t.Errorf("DefaultImages() = %+v, want %+v", got, want)
@@ -443,5 +444,35 @@ func TestSetupWithManagerServesMarkerPaths(t *testing.T) {
 		if _, pattern := mux.Handler(httptest.NewRequest(http.MethodPost, path, nil)); pattern != path {
 			t.Errorf("no handler registered at %s (matched %q)", path, pattern)
 		}
+	}
+}
+
+// TestPythonLogsAgentSelection: the annotation picks autotel's log agent
+// image when spec.python.image is empty; an explicit image always wins.
+func TestPythonLogsAgentSelection(t *testing.T) {
+	w := &Webhook{Images: Images{PythonLogs: "registry.example/logs:1"}}
+	for _, tc := range []struct {
+		name, annotation, image, want string
+	}{
+		{"annotated", "logs", "", "registry.example/logs:1"},
+		{"not annotated", "", "", DefaultImages().Python},
+		{"explicit image wins", "logs", "mine:2", "mine:2"},
+		{"unknown value ignored", "full", "", DefaultImages().Python},
+	} {
+		inst := &v1alpha1.Instrumentation{}
+		inst.Annotations = map[string]string{}
+		if tc.annotation != "" {
+			inst.Annotations[PythonAgentAnnotation] = tc.annotation
+		}
+		inst.Spec.Python.Image = tc.image
+		if err := w.Default(context.Background(), inst); err != nil {
+			t.Fatal(err)
+		}
+		if inst.Spec.Python.Image != tc.want {
+			t.Errorf("%s: image %q, want %q", tc.name, inst.Spec.Python.Image, tc.want)
+		}
+	}
+	if DefaultImages().PythonLogs != DefaultPythonLogsImage {
+		t.Errorf("default logs image %q", DefaultImages().PythonLogs)
 	}
 }
