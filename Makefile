@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: run run-cluster test test-go test-clients unit generate verify-generated build bench kube-binaries vet
+.PHONY: run run-cluster test test-go test-clients test-agent unit generate verify-generated build bench kube-binaries vet
 
 ## run: bring up a local control plane and run the operator against it
 ## (or, with KUBECONFIG set, run the operator against that cluster).
@@ -14,11 +14,15 @@ run-cluster:
 	$(GO) run ./cmd/operator $(ARGS)
 
 ## test: everything CI runs.
-test: verify-generated vet test-go test-clients
+test: verify-generated vet test-go test-clients test-agent
 
 ## test-go: unit, golden and API-server tests of the operator module.
 test-go:
 	@bin=$$(hack/kube-binaries.sh) && KUBEBUILDER_ASSETS="$$bin" $(GO) test -count=1 ./...
+
+## test-agent: autotel's Python log agent, with real Flask/gunicorn/uvicorn servers.
+test-agent:
+	agent/python/test.sh
 
 ## test-clients: real OpenTelemetry SDKs (Node.js, Go) run with the injected env.
 test-clients:
