@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: run run-cluster test test-go test-clients test-agent unit generate verify-generated build bench kube-binaries vet
+.PHONY: run run-cluster test test-go test-clients test-agent test-collector bench-collector unit generate verify-generated build bench kube-binaries vet
 
 ## run: bring up a local control plane and run the operator against it
 ## (or, with KUBECONFIG set, run the operator against that cluster).
@@ -14,11 +14,21 @@ run-cluster:
 	$(GO) run ./cmd/operator $(ARGS)
 
 ## test: everything CI runs.
-test: verify-generated vet test-go test-clients test-agent
+test: verify-generated vet test-go test-clients test-agent test-collector
 
 ## test-go: unit, golden and API-server tests of the operator module.
 test-go:
 	@bin=$$(hack/kube-binaries.sh) && KUBEBUILDER_ASSETS="$$bin" $(GO) test -count=1 ./...
+
+## test-collector: autotel-collector and its Loki exporter against a real
+## Loki-protocol store (VictoriaLogs, installed by hack/collector-victorialogs.sh).
+test-collector:
+	$(MAKE) -C collector test
+
+## bench-collector: records/s, CPU-s per million records and peak RSS,
+## against upstream's last Loki exporter (v0.130.0) in the same run.
+bench-collector:
+	$(MAKE) -C collector bench
 
 ## test-agent: autotel's Python log agent, with real Flask/gunicorn/uvicorn servers.
 test-agent:
