@@ -1,0 +1,297 @@
+//go:build e2e
+
+// Package e2e runs autotel against a real one-node cluster (hack/cluster.sh:
+// etcd, kube-apiserver, controller-manager, scheduler, containerd and a
+// kubelet on this machine), where pods actually run. It brings the cluster
+// up, runs every check, and tears it down, failing if anything is left.
+//
+//	go test -tags e2e -timeout 40m -count=1 ./test/e2e/...
+//
+// Needs root. The first run builds the kubelet and friends (minutes); later
+// runs reuse ~/.cache/autotel.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+)
+
+const (
+	flaskImage = "autotel.local/examples/flask:dev"
+	agentImage = "autotel.local/autoinstrumentation-python:dev"
+	toolImage  = "autotel.local/busybox:dev"
+	initName   = "opentelemetry-auto-instrumentation-python"
+	agentMount = "/otel-auto-instrumentation-python"
+)
+
+func TestE2E(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the e2e tier runs a kubelet and containerd, which need root; run it as root")
+	}
+	c := startCluster(t)
+	c.importImages(t, "busybox", "examples-flask", "examples-gunicorn", "examples-uvicorn", "python-agent")
+
+	for _, s := range samples {
+		t.Run("SampleRunsAndLogsInCRIFormat/"+s.name, func(t *testing.T) { testSampleDeployment(t, c, s) })
+	}
+	t.Run("InitContainerEmptyDirAndDownwardAPI", func(t *testing.T) { testInitContainerDownwardAPI(t, c) })
+	t.Run("OperatorInjectsSeedInstrumentation", func(t *testing.T) { testOperatorInjection(t, c) })
+}
+
+// sample is one of the seed's three apps (examples/), with the env that
+// binds it to loopback on a port and the logger name its INFO line carries.
+type sample struct {
+	name, image, logger string
+	bind                func(port int) []corev1.EnvVar
+}
+
+var samples = []sample{
+	{"flask", flaskImage, "app", func(port int) []corev1.EnvVar {
+		return []corev1.EnvVar{{Name: "FLASK_RUN_HOST", Value: "127.0.0.1"}, {Name: "FLASK_RUN_PORT", Value: fmt.Sprint(port)}}
+	}},
+	{"gunicorn", "autotel.local/examples/gunicorn:dev", "sample", func(port int) []corev1.EnvVar {
+		return []corev1.EnvVar{{Name: "GUNICORN_CMD_ARGS", Value: fmt.Sprintf("--bind=127.0.0.1:%d", port)}}
+	}},
+	{"uvicorn", "autotel.local/examples/uvicorn:dev", "root", func(port int) []corev1.EnvVar {
+		return []corev1.EnvVar{{Name: "UVICORN_HOST", Value: "127.0.0.1"}, {Name: "UVICORN_PORT", Value: fmt.Sprint(port)}}
+	}},
+}
+
+// A Deployment makes a ReplicaSet makes a pod that runs the sample; its
+// routes answer, and its logging, print() output and traceback land in the
+// kubelet's CRI log file under /var/log/pods.
+func testSampleDeployment(t *testing.T, c *cluster, s sample) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ns := "e2e-" + s.name
+	c.createNamespace(t, ctx, ns)
+	port := freePort(t)
+	dep := sampleDeployment(ns, s.name, s.image, s.bind(port))
+	if err := c.client.Create(ctx, dep); err != nil {
+		t.Fatalf("creating Deployment: %v", err)
+	}
+	pod := c.waitPod(t, ctx, ns, client.MatchingLabels{"app": s.name}, "Running", running)
+
+	code, body := get(t, ctx, fmt.Sprintf("http://127.0.0.1:%d/hello", port))
+	if code != 200 || body != "world!" {
+		t.Fatalf("GET /hello = %d %q, want 200 \"world!\"", code, body)
+	}
+	if code, _ := get(t, ctx, fmt.Sprintf("http://127.0.0.1:%d/error", port)); code != 500 {
+		t.Fatalf("GET /error = %d, want 500", code)
+	}
+	log := podLogFile(pod, "sample")
+	waitLogLine(t, ctx, log, "stderr", "INFO:"+s.logger+":hello called")
+	waitLogLine(t, ctx, log, "stdout", "print: hello called")
+	waitLogLine(t, ctx, log, "stderr", "ERROR:"+s.logger+":error called; raising")
+	waitLogLine(t, ctx, log, "stderr", "RuntimeError: sample error")
+}
+
+// One pod: an init container writes into an emptyDir, the app container
+// reads it and prints downward-API values, one through a $(VAR) reference.
+// Its log is read back through the API server, which asks the kubelet.
+func testInitContainerDownwardAPI(t *testing.T, c *cluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ns := "e2e-downward"
+	c.createNamespace(t, ctx, ns)
+	fieldEnv := func(name, path string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
+	}
+	mount := []corev1.VolumeMount{{Name: "work", MountPath: "/work"}}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "downward", Namespace: ns, Labels: map[string]string{"app": "downward"}},
+		Spec: corev1.PodSpec{
+			HostNetwork:   true,
+			RestartPolicy: corev1.RestartPolicyNever,
+			Volumes:       []corev1.Volume{{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+			InitContainers: []corev1.Container{{
+				Name: "init", Image: toolImage, ImagePullPolicy: corev1.PullNever, VolumeMounts: mount,
+				Command: []string{"sh", "-c", "echo written-by-init > /work/msg"},
+			}},
+			Containers: []corev1.Container{{
+				Name: "main", Image: toolImage, ImagePullPolicy: corev1.PullNever, VolumeMounts: mount,
+				Env: []corev1.EnvVar{
+					fieldEnv("POD_NAME", "metadata.name"),
+					fieldEnv("NODE_NAME", "spec.nodeName"),
+					fieldEnv("HOST_IP", "status.hostIP"),
+					{Name: "GREETING", Value: "pod=$(POD_NAME) node=$(NODE_NAME)"},
+				},
+				Command: []string{"sh", "-c", `echo "msg=$(cat /work/msg)"; echo "greeting=$GREETING host_ip=$HOST_IP"`},
+			}},
+		},
+	}
+	if err := c.client.Create(ctx, pod); err != nil {
+		t.Fatalf("creating pod: %v", err)
+	}
+	done := c.waitPod(t, ctx, ns, client.MatchingLabels{"app": "downward"}, "Succeeded", func(p *corev1.Pod) bool {
+		return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+	})
+	if done.Status.Phase != corev1.PodSucceeded {
+		c.dump(t, ns)
+		t.Fatalf("pod ended %s, want Succeeded", done.Status.Phase)
+	}
+	raw, err := c.clientset.CoreV1().Pods(ns).GetLogs("downward", &corev1.PodLogOptions{Container: "main"}).DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("reading the pod's log through the API server: %v", err)
+	}
+	want := fmt.Sprintf("msg=written-by-init\ngreeting=pod=downward node=%s host_ip=127.0.0.1\n", c.env["NODE_NAME"])
+	if string(raw) != want {
+		t.Fatalf("log = %q, want %q", raw, want)
+	}
+}
+
+// The seed's Instrumentation and annotated Deployment, with autotel's
+// operator serving the webhooks: the pod runs with the init container, the
+// agent tree copied into the shared volume, and an environment in which the
+// kubelet resolved every $(VAR) the operator wrote.
+func testOperatorInjection(t *testing.T, c *cluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	startOperator(t, c)
+	ns := "example"
+	c.createNamespace(t, ctx, ns)
+
+	inst := readUnstructured(t, filepath.Join(c.root, "testdata", "seed", "instrumentation-otlp.yaml"))
+	inst.SetNamespace(ns)
+	// No registry here: the agent image is the one built locally.
+	if err := unstructured.SetNestedField(inst.Object, agentImage, "spec", "python", "image"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.client.Create(ctx, inst); err != nil {
+		t.Fatalf("creating the seed's Instrumentation: %v", err)
+	}
+
+	var dep appsv1.Deployment
+	readYAML(t, filepath.Join(c.root, "testdata", "seed", "deployment-annotated.yaml"), &dep)
+	if dep.Spec.Template.Annotations["instrumentation.opentelemetry.io/inject-python"] != "true" {
+		t.Fatalf("the seed's Deployment lost its annotation: %v", dep.Spec.Template.Annotations)
+	}
+	port := freePort(t)
+	dep.Namespace = ns
+	// What this machine needs of the seed's pod: a local image, the host
+	// network, loopback only.
+	dep.Spec.Template.Spec.HostNetwork = true
+	app := &dep.Spec.Template.Spec.Containers[0]
+	app.Image, app.ImagePullPolicy, app.Env = flaskImage, corev1.PullIfNotPresent, samples[0].bind(port)
+	if err := c.client.Create(ctx, &dep); err != nil {
+		t.Fatalf("creating the seed's Deployment: %v", err)
+	}
+	pod := c.waitPod(t, ctx, ns, client.MatchingLabels{"app": "sample"}, "Running", running)
+
+	if len(pod.Spec.InitContainers) != 1 || pod.Spec.InitContainers[0].Name != initName {
+		t.Fatalf("pod %s was not injected: init containers %+v", pod.Name, pod.Spec.InitContainers)
+	}
+	ic := pod.Spec.InitContainers[0]
+	if ic.Image != agentImage || strings.Join(ic.Command, " ") != "cp -r /autoinstrumentation/. "+agentMount {
+		t.Fatalf("init container image %q command %q", ic.Image, ic.Command)
+	}
+	if s := pod.Status.InitContainerStatuses; len(s) != 1 || s[0].State.Terminated == nil || s[0].State.Terminated.ExitCode != 0 {
+		t.Fatalf("init container did not finish with exit code 0: %+v", s)
+	}
+
+	pid := c.containerPID(t, pod, "sample")
+	env := environ(t, pid)
+	node := c.env["NODE_NAME"]
+	for k, want := range map[string]string{
+		"OTEL_SERVICE_NAME":                  "sample",
+		"OTEL_NODE_IP":                       "127.0.0.1",
+		"OTEL_POD_IP":                        "127.0.0.1",
+		"OTEL_RESOURCE_ATTRIBUTES_POD_NAME":  pod.Name,
+		"OTEL_RESOURCE_ATTRIBUTES_NODE_NAME": node,
+		"OTEL_LOGS_EXPORTER":                 "otlp_proto_http",
+		"PYTHONPATH":                         agentMount + "/opentelemetry/instrumentation/auto_instrumentation:" + agentMount,
+	} {
+		if env[k] != want {
+			t.Errorf("app process env %s = %q, want %q", k, env[k], want)
+		}
+	}
+	attrs := env["OTEL_RESOURCE_ATTRIBUTES"]
+	t.Logf("app process (pid %d) OTEL_RESOURCE_ATTRIBUTES=%s", pid, attrs)
+	for _, want := range []string{
+		"k8s.pod.name=" + pod.Name,
+		"k8s.node.name=" + node,
+		"k8s.namespace.name=" + ns,
+		"k8s.deployment.name=sample",
+		"service.instance.id=" + ns + "." + pod.Name + ".sample",
+	} {
+		if !strings.Contains(attrs, want) {
+			t.Errorf("OTEL_RESOURCE_ATTRIBUTES = %q lacks %q", attrs, want)
+		}
+	}
+	if strings.Contains(attrs, "$(") {
+		t.Errorf("OTEL_RESOURCE_ATTRIBUTES = %q still holds an unresolved $(VAR)", attrs)
+	}
+
+	// The init container's copy, seen from inside the app's mount namespace.
+	site := filepath.Join(fmt.Sprintf("/proc/%d/root", pid), agentMount, "opentelemetry/instrumentation/auto_instrumentation/sitecustomize.py")
+	if _, err := os.Stat(site); err != nil {
+		t.Fatalf("the agent tree was not copied into the app container: %v", err)
+	}
+	if placeholderAgent(c.root) {
+		// Python imported the placeholder's sitecustomize through PYTHONPATH.
+		waitLogLine(t, ctx, podLogFile(pod, "sample"), "stderr", "autotel-python-agent-placeholder: loaded in pid")
+	}
+	if code, body := get(t, ctx, fmt.Sprintf("http://127.0.0.1:%d/hello", port)); code != 200 || body != "world!" {
+		t.Fatalf("GET /hello on the injected app = %d %q, want 200 \"world!\"", code, body)
+	}
+}
+
+// placeholderAgent tells whether hack/cluster-images.sh built the Python
+// agent image from the placeholder tree (the same rule it applies).
+func placeholderAgent(root string) bool {
+	if os.Getenv("AUTOTEL_PYTHON_AGENT_TREE") != "" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(root, "agent", "python", "build-tree.sh"))
+	return err != nil
+}
+
+// sampleDeployment runs a sample app on the host network with env.
+func sampleDeployment(ns, app, image string, env []corev1.EnvVar) *appsv1.Deployment {
+	labels := map[string]string{"app": app}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: app, Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					HostNetwork: true,
+					Containers: []corev1.Container{{
+						Name: "sample", Image: image, ImagePullPolicy: corev1.PullIfNotPresent, Env: env,
+					}},
+				},
+			},
+		},
+	}
+}
+
+func readYAML(t *testing.T, path string, into any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading %s: %v", path, err)
+	}
+	if err := yaml.Unmarshal(b, into); err != nil {
+		t.Fatalf("decoding %s: %v", path, err)
+	}
+}
+
+func readUnstructured(t *testing.T, path string) *unstructured.Unstructured {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	readYAML(t, path, &u.Object)
+	return u
+}
