@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: run run-cluster test test-go test-clients test-agent test-collector bench-collector unit generate verify-generated build bench kube-binaries vet
+.PHONY: run run-cluster test test-go test-clients test-agent test-collector bench-collector cluster-up cluster-down cluster-status images e2e unit generate verify-generated build bench kube-binaries vet
 
 ## run: bring up a local control plane and run the operator against it
 ## (or, with KUBECONFIG set, run the operator against that cluster).
@@ -67,3 +67,22 @@ vet:
 ## bench: pod webhook benchmark (handler alone and through the API server).
 bench:
 	@bin=$$(hack/kube-binaries.sh) && KUBEBUILDER_ASSETS="$$bin" $(GO) test -run '^$$' -bench . -benchmem -benchtime=$${BENCHTIME:-3s} ./internal/webhook/podwebhook/ ./test/integration/
+
+## cluster-up / cluster-down: a real one-node cluster on this machine
+## (kubelet + containerd, loopback only; root). See docs/local-cluster.md.
+cluster-up:
+	hack/cluster.sh up
+
+cluster-down:
+	hack/cluster.sh down
+
+cluster-status:
+	hack/cluster.sh status
+
+images:
+	hack/cluster-images.sh import busybox examples-flask examples-gunicorn examples-uvicorn python-agent
+
+## e2e: the seed's pods run on the one-node cluster; brings it up and down itself.
+e2e:
+	$(GO) vet -tags e2e ./test/e2e/...
+	$(GO) test -tags e2e -timeout 40m -count=1 ./test/e2e/...
