@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -104,6 +105,15 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Certs.Secret.Namespace, "webhook-cert-secret-namespace", o.Certs.Secret.Namespace, "namespace of the Secret holding self-managed certificates")
 	fs.StringVar(&o.Certs.Secret.Name, "webhook-cert-secret", o.Certs.Secret.Name, "Secret holding self-managed certificates")
 	fs.StringVar(&o.Certs.DNSName, "webhook-dns-name", o.Certs.DNSName, "DNS name of the webhook Service the certificate is issued for")
+	fs.Func("webhook-extra-dns-names", "extra DNS names for the self-managed serving certificate, comma-separated (e.g. localhost when the API server calls the webhook by URL)", func(v string) error {
+		o.Certs.ExtraDNSNames = nil
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				o.Certs.ExtraDNSNames = append(o.Certs.ExtraDNSNames, n)
+			}
+		}
+		return nil
+	})
 	fs.StringVar(&o.Certs.MutatingName, "mutating-webhook-configuration", o.Certs.MutatingName, "MutatingWebhookConfiguration whose caBundle the operator keeps current")
 	fs.StringVar(&o.Certs.ValidatingName, "validating-webhook-configuration", o.Certs.ValidatingName, "ValidatingWebhookConfiguration whose caBundle the operator keeps current")
 	fs.BoolVar(&o.Certs.WriteFiles, "webhook-cert-write-files", o.Certs.WriteFiles, "write the self-managed certificate into the cert dir (when running outside a pod)")
