@@ -1,0 +1,183 @@
+{{/*
+The collector configuration, built the way the upstream opentelemetry-collector
+chart builds it so that values written for that chart give the same result:
+Helm has already merged the user's `config` over the defaults (maps key by key,
+lists replaced, null deletes); then the old metrics `address` is turned into a
+reader, presets add their components, and the result is templated.
+*/}}
+{{- define "autotel.collector.config" -}}
+{{- $config := deepCopy (.Values.alternateConfig | default .Values.config) -}}
+{{- /*
+The upstream chart's defaults have jaeger, zipkin and prometheus receivers,
+so there a null for them (as in the seed's values) deletes them. Ours lack
+them (so does the autotel collector) and Helm keeps a null that deletes
+nothing; drop it here so the result is the same. Any other null reaches the
+collector as upstream's would: "use the component's defaults".
+*/ -}}
+{{- $receivers := $config.receivers | default dict -}}
+{{- range $name := list "jaeger" "zipkin" "prometheus" -}}
+{{- if and (hasKey $receivers $name) (kindIs "invalid" (get $receivers $name)) -}}
+{{- $_ := unset $receivers $name -}}
+{{- end -}}
+{{- end -}}
+{{- $metrics := dig "service" "telemetry" "metrics" dict $config -}}
+{{- with $metrics.address -}}
+{{- /* Current collectors reject `address`; the upstream chart rewrites it. */ -}}
+{{- $hostPort := regexFind "^(.*):([0-9]+)$" . -}}
+{{- if not $hostPort -}}
+{{- fail (printf "config.service.telemetry.metrics.address %q: want host:port" .) -}}
+{{- end -}}
+{{- $port := regexReplaceAll "^.*:([0-9]+)$" . "${1}" -}}
+{{- $host := regexReplaceAll "^(.*):[0-9]+$" . "${1}" -}}
+{{- $_ := unset $metrics "address" -}}
+{{- $_ := set $metrics "readers" (list (dict "pull" (dict "exporter" (dict "prometheus" (dict "host" $host "port" (atoi $port)))))) -}}
+{{- end -}}
+{{- include "autotel.collector.unsupportedPresets" . -}}
+{{- if .Values.presets.logsCollection.enabled -}}
+{{- $config = include "autotel.collector.applyLogsCollection" (dict "root" . "config" $config) | fromYaml -}}
+{{- end -}}
+{{- if .Values.presets.kubernetesAttributes.enabled -}}
+{{- $config = include "autotel.collector.applyKubernetesAttributes" (dict "root" . "config" $config) | fromYaml -}}
+{{- end -}}
+{{- tpl (toYaml $config) . -}}
+{{- end }}
+
+{{/*
+Presets whose receivers or processors are not in the autotel collector would
+render a configuration it refuses at startup; say so at install time instead.
+*/}}
+{{- define "autotel.collector.unsupportedPresets" -}}
+{{- $needs := dict
+  "hostMetrics" "the hostmetrics receiver"
+  "kubeletMetrics" "the kubeletstats receiver"
+  "kubernetesEvents" "the k8sobjects receiver"
+  "kubernetesObjects" "the k8sobjects receiver"
+  "clusterMetrics" "the k8s_cluster receiver"
+  "resourceDetection" "the resourcedetection processor"
+  "profiling" "the profiling receiver" -}}
+{{- range $preset, $component := $needs -}}
+{{- if dig $preset "enabled" false $.Values.presets -}}
+{{- fail (printf "presets.%s needs %s, which the autotel collector does not include; configure what you need in `config` instead" $preset $component) -}}
+{{- end -}}
+{{- end -}}
+{{- if or (dig "annotationDiscovery" "logs" "enabled" false .Values.presets) (dig "annotationDiscovery" "metrics" "enabled" false .Values.presets) -}}
+{{- fail "presets.annotationDiscovery needs the receiver_creator receiver and k8s_observer extension, which the autotel collector does not include" -}}
+{{- end -}}
+{{- end }}
+
+{{- define "autotel.collector.applyLogsCollection" -}}
+{{- $root := .root -}}
+{{- $p := $root.Values.presets.logsCollection -}}
+{{- $preset := include "autotel.collector.logsCollectionConfig" $root | fromYaml -}}
+{{- $config := mustMergeOverwrite (dict "service" (dict "pipelines" (dict "logs" (dict "receivers" list)))) $preset .config -}}
+{{- $_ := set $config.service.pipelines.logs "receivers" (append $config.service.pipelines.logs.receivers "filelog" | uniq) -}}
+{{- if $p.storeCheckpoints -}}
+{{- $withExtensions := mustMergeOverwrite (dict "service" (dict "extensions" list)) $config -}}
+{{- $_ := set $config.service "extensions" (append $withExtensions.service.extensions "file_storage" | uniq) -}}
+{{- end -}}
+{{- toYaml $config -}}
+{{- end }}
+
+{{- define "autotel.collector.logsCollectionConfig" -}}
+{{- $p := .Values.presets.logsCollection -}}
+{{- if $p.storeCheckpoints }}
+extensions:
+  file_storage:
+    directory: /var/lib/otelcol
+{{- end }}
+receivers:
+  filelog:
+    include: [/var/log/pods/*/*/*.log]
+    {{- if $p.includeCollectorLogs }}
+    exclude: []
+    {{- else }}
+    # The collector's own output: reading it back would loop every line it logs.
+    exclude: [/var/log/pods/{{ .Release.Namespace }}_{{ include "autotel.collector.name" . }}*_*/collector/*.log]
+    {{- end }}
+    start_at: end
+    retry_on_failure:
+      enabled: true
+    {{- if $p.storeCheckpoints }}
+    storage: file_storage
+    {{- end }}
+    include_file_path: true
+    include_file_name: false
+    operators:
+      - type: container
+        id: container-parser
+        max_log_size: {{ $p.maxRecombineLogSize | default 102400 | int }}
+{{- end }}
+
+{{- define "autotel.collector.applyKubernetesAttributes" -}}
+{{- $preset := include "autotel.collector.kubernetesAttributesConfig" .root | fromYaml -}}
+{{- $config := mustMergeOverwrite $preset .config -}}
+{{- range $name := list "logs" "metrics" "traces" -}}
+{{- $pipeline := dig "service" "pipelines" $name nil $config -}}
+{{- if $pipeline -}}
+{{- $processors := $pipeline.processors | default list -}}
+{{- if not (has "k8sattributes" $processors) -}}
+{{- $_ := set $pipeline "processors" (prepend $processors "k8sattributes") -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $config -}}
+{{- end }}
+
+{{- define "autotel.collector.kubernetesAttributesConfig" -}}
+{{- $p := .Values.presets.kubernetesAttributes -}}
+processors:
+  k8sattributes:
+    {{- if eq (include "autotel.collector.mode" .) "daemonset" }}
+    # Each collector watches only the pods of its own node.
+    filter:
+      node_from_env_var: K8S_NODE_NAME
+    {{- end }}
+    passthrough: false
+    pod_association:
+      - sources:
+          - from: resource_attribute
+            name: k8s.pod.ip
+      - sources:
+          - from: resource_attribute
+            name: k8s.pod.uid
+      - sources:
+          - from: connection
+    extract:
+      otel_annotations: true
+      metadata:
+        - k8s.namespace.name
+        - k8s.pod.name
+        - k8s.pod.uid
+        - k8s.node.name
+        - k8s.pod.start_time
+        - k8s.deployment.name
+        - k8s.replicaset.name
+        - k8s.replicaset.uid
+        - k8s.daemonset.name
+        - k8s.daemonset.uid
+        - k8s.job.name
+        - k8s.job.uid
+        - k8s.container.name
+        - k8s.cronjob.name
+        - k8s.statefulset.name
+        - k8s.statefulset.uid
+        - container.image.tag
+        - container.image.name
+        - k8s.cluster.uid
+        - service.namespace
+        - service.name
+        - service.version
+        - service.instance.id
+      {{- if $p.extractAllPodLabels }}
+      labels:
+        - tag_name: $$1
+          key_regex: (.*)
+          from: pod
+      {{- end }}
+      {{- if $p.extractAllPodAnnotations }}
+      annotations:
+        - tag_name: $$1
+          key_regex: (.*)
+          from: pod
+      {{- end }}
+{{- end }}
