@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: run run-cluster test test-go test-clients test-agent test-collector bench-collector cluster-up cluster-down cluster-status images e2e unit generate verify-generated build bench kube-binaries vet
+.PHONY: run run-cluster test test-go test-clients test-agent test-collector bench-collector test-chart chart-sync helm cluster-up cluster-down cluster-status images e2e unit generate verify-generated build bench kube-binaries vet
 
 ## run: bring up a local control plane and run the operator against it
 ## (or, with KUBECONFIG set, run the operator against that cluster).
@@ -14,7 +14,7 @@ run-cluster:
 	$(GO) run ./cmd/operator $(ARGS)
 
 ## test: everything CI runs.
-test: verify-generated vet test-go test-clients test-agent test-collector
+test: verify-generated vet test-go test-clients test-agent test-collector test-chart
 
 ## test-go: unit, golden and API-server tests of the operator module.
 test-go:
@@ -29,6 +29,18 @@ test-collector:
 ## against upstream's last Loki exporter (v0.130.0) in the same run.
 bench-collector:
 	$(MAKE) -C collector bench
+
+## test-chart: lint, render and dry-run the chart and kustomize manifests on a
+## real kube-apiserver; build what the Dockerfiles build.
+test-chart:
+	@bin=$$(hack/kube-binaries.sh) && cd test/chart && $(GO) vet ./... && KUBEBUILDER_ASSETS="$$bin" $(GO) test -count=1 ./...
+
+## chart-sync: after `make generate` or a chart change: CRD copies, kustomize base, golden files.
+chart-sync:
+	hack/helm-sync.sh
+
+helm:
+	hack/helm.sh
 
 ## test-agent: autotel's Python log agent, with real Flask/gunicorn/uvicorn servers.
 test-agent:

@@ -13,8 +13,8 @@
 #   busybox          Debian's busybox-static: a shell and coreutils for test pods
 #   examples-flask   examples/flask on Debian's python3 + python3-flask
 #   examples-gunicorn, examples-uvicorn   the other two samples, same base layer
-#   python-agent     the Python auto-instrumentation image the operator's init
-#                    container copies /autoinstrumentation from (see python_agent_tree)
+#   python-agent     autotel's Python agent (agent/python/src), the image the
+#                    operator's init container copies /autoinstrumentation from
 #   collector        the autotel collector (see collector_binary)
 #
 # The Python root filesystem is cached under $AUTOTEL_CACHE/rootfs, keyed by
@@ -147,22 +147,20 @@ busybox_rootfs() {
 
 # The directory the Python agent image carries at /autoinstrumentation (what
 # the operator's init container copies: sitecustomize.py under
-# opentelemetry/instrumentation/auto_instrumentation, plus the packages).
-# In order: $AUTOTEL_PYTHON_AGENT_TREE; the tree agent/python/build-tree.sh
-# writes into the directory it is given; a placeholder that only proves the
-# wiring (it prints a marker from sitecustomize.py).
+# opentelemetry/instrumentation/auto_instrumentation, plus the packages):
+# $AUTOTEL_PYTHON_AGENT_TREE if set, else autotel's agent as
+# agent/python/build-tree.sh writes it into the directory it is given.
 python_agent_tree() {
 	if [ -n "${AUTOTEL_PYTHON_AGENT_TREE:-}" ]; then
 		[ -d "$AUTOTEL_PYTHON_AGENT_TREE" ] || die "AUTOTEL_PYTHON_AGENT_TREE=$AUTOTEL_PYTHON_AGENT_TREE is not a directory"
 		echo "$AUTOTEL_PYTHON_AGENT_TREE"
-	elif [ -x "$repo/agent/python/build-tree.sh" ]; then
-		local out="$images/python-agent-tree"
-		rm -rf "$out" && mkdir -p "$out"
-		"$repo/agent/python/build-tree.sh" "$out" >&2 || die "agent/python/build-tree.sh failed"
-		echo "$out"
-	else
-		echo "$repo/images/python-agent-placeholder"
+		return
 	fi
+	local out="$images/python-agent-tree"
+	[ -x "$repo/agent/python/build-tree.sh" ] || die "agent/python/build-tree.sh is missing; set AUTOTEL_PYTHON_AGENT_TREE to an agent tree"
+	rm -rf "$out" && mkdir -p "$out"
+	"$repo/agent/python/build-tree.sh" "$out" >&2 || die "agent/python/build-tree.sh failed"
+	echo "$out"
 }
 
 # The collector's static binary. In order: $AUTOTEL_COLLECTOR_BIN; a build of

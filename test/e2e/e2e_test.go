@@ -15,8 +15,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -41,13 +39,42 @@ func TestE2E(t *testing.T) {
 		t.Fatal("the e2e tier runs a kubelet and containerd, which need root; run it as root")
 	}
 	c := startCluster(t)
-	c.importImages(t, "busybox", "examples-flask", "examples-gunicorn", "examples-uvicorn", "python-agent")
+	c.importImages(t, "busybox", "examples-flask", "examples-gunicorn", "examples-uvicorn", "python-agent", "collector")
 
 	for _, s := range samples {
 		t.Run("SampleRunsAndLogsInCRIFormat/"+s.name, func(t *testing.T) { testSampleDeployment(t, c, s) })
 	}
 	t.Run("InitContainerEmptyDirAndDownwardAPI", func(t *testing.T) { testInitContainerDownwardAPI(t, c) })
-	t.Run("OperatorInjectsSeedInstrumentation", func(t *testing.T) { testOperatorInjection(t, c) })
+
+	// The seed's story, each step building on the one before: the store
+	// on the host, the collector on the node, the operator, the injected
+	// workloads, their logs in the store, a rollout.
+	r := &seedRun{c: c, store: startStore(t, c.root), workloads: seedWorkloads()}
+	var collector *corev1.Pod
+	t.Cleanup(func() {
+		if t.Failed() && collector != nil {
+			logTail(t, "collector", podLogFile(collector, "collector"), 80)
+		}
+	})
+	if !t.Run("CollectorDaemonSet", func(t *testing.T) { collector = deployCollector(t, c, r.store) }) {
+		t.Fatal("the collector did not start; the seed's steps need it")
+	}
+	// The operator serves every later step, so it stops with this test.
+	startOperator(t, c)
+	for _, s := range []struct {
+		name string
+		run  func(*testing.T, *seedRun)
+	}{
+		{"SeedInstrumentationInjectsWorkloads", testSeedInjection},
+		{"LogsReachTheStoreOncePerPath", testLogsReachTheStore},
+		{"RolloutOnInstrumentationChange", testRollout},
+	} {
+		if !t.Run(s.name, func(t *testing.T) { s.run(t, r) }) {
+			t.Fatalf("step %s failed; the later steps depend on it", s.name)
+		}
+	}
+	t.Logf("memory after the seed's story: %s; collector %d MiB; VictoriaLogs %d MiB",
+		c.memory(), rssKiB(c.containerPID(t, collector, "collector"))/1024, rssKiB(r.store.cmd.Process.Pid)/1024)
 }
 
 // sample is one of the seed's three apps (examples/), with the env that
@@ -150,112 +177,6 @@ func testInitContainerDownwardAPI(t *testing.T, c *cluster) {
 	if string(raw) != want {
 		t.Fatalf("log = %q, want %q", raw, want)
 	}
-}
-
-// The seed's Instrumentation and annotated Deployment, with autotel's
-// operator serving the webhooks: the pod runs with the init container, the
-// agent tree copied into the shared volume, and an environment in which the
-// kubelet resolved every $(VAR) the operator wrote.
-func testOperatorInjection(t *testing.T, c *cluster) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	startOperator(t, c)
-	ns := "example"
-	c.createNamespace(t, ctx, ns)
-
-	inst := readUnstructured(t, filepath.Join(c.root, "testdata", "seed", "instrumentation-otlp.yaml"))
-	inst.SetNamespace(ns)
-	// No registry here: the agent image is the one built locally.
-	if err := unstructured.SetNestedField(inst.Object, agentImage, "spec", "python", "image"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.client.Create(ctx, inst); err != nil {
-		t.Fatalf("creating the seed's Instrumentation: %v", err)
-	}
-
-	var dep appsv1.Deployment
-	readYAML(t, filepath.Join(c.root, "testdata", "seed", "deployment-annotated.yaml"), &dep)
-	if dep.Spec.Template.Annotations["instrumentation.opentelemetry.io/inject-python"] != "true" {
-		t.Fatalf("the seed's Deployment lost its annotation: %v", dep.Spec.Template.Annotations)
-	}
-	port := freePort(t)
-	dep.Namespace = ns
-	// What this machine needs of the seed's pod: a local image, the host
-	// network, loopback only.
-	dep.Spec.Template.Spec.HostNetwork = true
-	app := &dep.Spec.Template.Spec.Containers[0]
-	app.Image, app.ImagePullPolicy, app.Env = flaskImage, corev1.PullIfNotPresent, samples[0].bind(port)
-	if err := c.client.Create(ctx, &dep); err != nil {
-		t.Fatalf("creating the seed's Deployment: %v", err)
-	}
-	pod := c.waitPod(t, ctx, ns, client.MatchingLabels{"app": "sample"}, "Running", running)
-
-	if len(pod.Spec.InitContainers) != 1 || pod.Spec.InitContainers[0].Name != initName {
-		t.Fatalf("pod %s was not injected: init containers %+v", pod.Name, pod.Spec.InitContainers)
-	}
-	ic := pod.Spec.InitContainers[0]
-	if ic.Image != agentImage || strings.Join(ic.Command, " ") != "cp -r /autoinstrumentation/. "+agentMount {
-		t.Fatalf("init container image %q command %q", ic.Image, ic.Command)
-	}
-	if s := pod.Status.InitContainerStatuses; len(s) != 1 || s[0].State.Terminated == nil || s[0].State.Terminated.ExitCode != 0 {
-		t.Fatalf("init container did not finish with exit code 0: %+v", s)
-	}
-
-	pid := c.containerPID(t, pod, "sample")
-	env := environ(t, pid)
-	node := c.env["NODE_NAME"]
-	for k, want := range map[string]string{
-		"OTEL_SERVICE_NAME":                  "sample",
-		"OTEL_NODE_IP":                       "127.0.0.1",
-		"OTEL_POD_IP":                        "127.0.0.1",
-		"OTEL_RESOURCE_ATTRIBUTES_POD_NAME":  pod.Name,
-		"OTEL_RESOURCE_ATTRIBUTES_NODE_NAME": node,
-		"OTEL_LOGS_EXPORTER":                 "otlp_proto_http",
-		"PYTHONPATH":                         agentMount + "/opentelemetry/instrumentation/auto_instrumentation:" + agentMount,
-	} {
-		if env[k] != want {
-			t.Errorf("app process env %s = %q, want %q", k, env[k], want)
-		}
-	}
-	attrs := env["OTEL_RESOURCE_ATTRIBUTES"]
-	t.Logf("app process (pid %d) OTEL_RESOURCE_ATTRIBUTES=%s", pid, attrs)
-	for _, want := range []string{
-		"k8s.pod.name=" + pod.Name,
-		"k8s.node.name=" + node,
-		"k8s.namespace.name=" + ns,
-		"k8s.deployment.name=sample",
-		"service.instance.id=" + ns + "." + pod.Name + ".sample",
-	} {
-		if !strings.Contains(attrs, want) {
-			t.Errorf("OTEL_RESOURCE_ATTRIBUTES = %q lacks %q", attrs, want)
-		}
-	}
-	if strings.Contains(attrs, "$(") {
-		t.Errorf("OTEL_RESOURCE_ATTRIBUTES = %q still holds an unresolved $(VAR)", attrs)
-	}
-
-	// The init container's copy, seen from inside the app's mount namespace.
-	site := filepath.Join(fmt.Sprintf("/proc/%d/root", pid), agentMount, "opentelemetry/instrumentation/auto_instrumentation/sitecustomize.py")
-	if _, err := os.Stat(site); err != nil {
-		t.Fatalf("the agent tree was not copied into the app container: %v", err)
-	}
-	if placeholderAgent(c.root) {
-		// Python imported the placeholder's sitecustomize through PYTHONPATH.
-		waitLogLine(t, ctx, podLogFile(pod, "sample"), "stderr", "autotel-python-agent-placeholder: loaded in pid")
-	}
-	if code, body := get(t, ctx, fmt.Sprintf("http://127.0.0.1:%d/hello", port)); code != 200 || body != "world!" {
-		t.Fatalf("GET /hello on the injected app = %d %q, want 200 \"world!\"", code, body)
-	}
-}
-
-// placeholderAgent tells whether hack/cluster-images.sh built the Python
-// agent image from the placeholder tree (the same rule it applies).
-func placeholderAgent(root string) bool {
-	if os.Getenv("AUTOTEL_PYTHON_AGENT_TREE") != "" {
-		return false
-	}
-	_, err := os.Stat(filepath.Join(root, "agent", "python", "build-tree.sh"))
-	return err != nil
 }
 
 // sampleDeployment runs a sample app on the host network with env.
