@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: run run-cluster test test-go test-clients test-agent test-collector bench-collector test-chart chart-sync helm cluster-up cluster-down cluster-status images e2e unit generate verify-generated build bench kube-binaries vet
+.PHONY: run run-cluster test test-go test-clients test-agent test-collector bench-collector test-chart test-logpath chart-sync helm cluster-up cluster-down cluster-status images e2e unit generate verify-generated build bench kube-binaries vet
 
 ## run: bring up a local control plane and run the operator against it
 ## (or, with KUBECONFIG set, run the operator against that cluster).
@@ -14,7 +14,7 @@ run-cluster:
 	$(GO) run ./cmd/operator $(ARGS)
 
 ## test: everything CI runs.
-test: verify-generated vet test-go test-clients test-agent test-collector test-chart
+test: verify-generated vet test-go test-clients test-agent test-collector test-chart test-logpath
 
 ## test-go: unit, golden and API-server tests of the operator module.
 test-go:
@@ -41,6 +41,11 @@ chart-sync:
 
 helm:
 	hack/helm.sh
+
+## test-logpath: the seed's Python servers → autotel-collector → VictoriaLogs,
+## and the per-workload log path (each line stored once).
+test-logpath:
+	cd test/logpath && $(GO) test -count=1 -timeout 15m ./...
 
 ## test-agent: autotel's Python log agent, with real Flask/gunicorn/uvicorn servers.
 test-agent:

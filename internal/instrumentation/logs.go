@@ -22,9 +22,13 @@ const (
 	LogsStdout = "stdout"
 )
 
-// envCaptureStdout is autotel's Python agent switch for shipping
-// print()/stdout/stderr lines as log records.
-const envCaptureStdout = "AUTOTEL_PYTHON_CAPTURE_STDOUT"
+// autotel's Python agent switches for shipping print()/stdout and stderr
+// lines as log records (it does not re-ship lines its logging bridge
+// already exported).
+const (
+	envCaptureStdout = "AUTOTEL_PYTHON_CAPTURE_STDOUT"
+	envCaptureStderr = "AUTOTEL_PYTHON_CAPTURE_STDERR"
+)
 
 // applyLogPath adds the variables for the chosen path before the
 // Instrumentation's env is merged: the workload's choice is more specific
@@ -36,8 +40,13 @@ func applyLogPath(req request, c *corev1.Container) {
 		c.Env = appendIfAbsent(c.Env, corev1.EnvVar{Name: "OTEL_LOGS_EXPORTER", Value: "none"})
 	case LogsOTLP:
 		c.Env = appendIfAbsent(c.Env, corev1.EnvVar{Name: "OTEL_LOGS_EXPORTER", Value: "otlp"})
+		// The container log is dropped for this workload, so whatever the
+		// process writes to stdout or stderr outside logging (print(),
+		// gunicorn's own messages, tracebacks) must travel with the agent.
 		if req.language == Python {
-			c.Env = appendIfAbsent(c.Env, corev1.EnvVar{Name: envCaptureStdout, Value: "true"})
+			c.Env = appendIfAbsent(c.Env,
+				corev1.EnvVar{Name: envCaptureStdout, Value: "true"},
+				corev1.EnvVar{Name: envCaptureStderr, Value: "true"})
 		}
 	}
 }

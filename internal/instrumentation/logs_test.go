@@ -26,9 +26,9 @@ func TestLogPath(t *testing.T) {
 		warning   bool
 		unchanged bool
 	}{
-		{name: "no annotation keeps upstream behaviour", lang: Python, want: map[string]string{"OTEL_LOGS_EXPORTER": "otlp_proto_http"}, absent: []string{envCaptureStdout}},
+		{name: "no annotation keeps upstream behaviour", lang: Python, want: map[string]string{"OTEL_LOGS_EXPORTER": "otlp_proto_http"}, absent: []string{envCaptureStdout, envCaptureStderr}},
 		{name: "stdout turns SDK log export off", value: LogsStdout, lang: Python, want: map[string]string{"OTEL_LOGS_EXPORTER": "none"}, absent: []string{envCaptureStdout}},
-		{name: "otlp exports and captures print()", value: LogsOTLP, lang: Python, want: map[string]string{"OTEL_LOGS_EXPORTER": "otlp", envCaptureStdout: "true"}},
+		{name: "otlp exports and captures print() and stderr", value: LogsOTLP, lang: Python, want: map[string]string{"OTEL_LOGS_EXPORTER": "otlp", envCaptureStdout: "true", envCaptureStderr: "true"}},
 		{name: "otlp for a non-Python SDK", value: LogsOTLP, lang: SDK, want: map[string]string{"OTEL_LOGS_EXPORTER": "otlp"}, absent: []string{envCaptureStdout}},
 		{name: "the container's own setting wins", value: LogsStdout, lang: Python, own: []corev1.EnvVar{{Name: "OTEL_LOGS_EXPORTER", Value: "console"}}, want: map[string]string{"OTEL_LOGS_EXPORTER": "console"}},
 		{name: "unknown value is ignored with a warning", value: "files", lang: Python, want: map[string]string{"OTEL_LOGS_EXPORTER": "otlp_proto_http"}, warning: true},

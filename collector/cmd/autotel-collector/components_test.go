@@ -15,7 +15,7 @@ func TestDistributionComponents(t *testing.T) {
 	}
 	want := map[string][]string{
 		"receiver":  {"otlp", "filelog"},
-		"processor": {"batch", "memory_limiter", "resource", "attributes", "transform", "k8sattributes"},
+		"processor": {"batch", "memory_limiter", "resource", "attributes", "transform", "filter", "k8sattributes"},
 		"exporter":  {"debug", "otlp", "otlphttp", "file", "loki"},
 		"extension": {"file_storage", "health_check"},
 	}

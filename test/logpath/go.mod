@@ -1,0 +1,3 @@
+module github.com/autotel/autotel/test/logpath
+
+go 1.26.0
