@@ -111,13 +111,18 @@ receivers:
 {{- define "autotel.collector.applyKubernetesAttributes" -}}
 {{- $preset := include "autotel.collector.kubernetesAttributesConfig" .root | fromYaml -}}
 {{- $config := mustMergeOverwrite $preset .config -}}
+{{- $logPath := .root.Values.presets.logsCollection.enabled -}}
 {{- range $name := list "logs" "metrics" "traces" -}}
 {{- $pipeline := dig "service" "pipelines" $name nil $config -}}
 {{- if $pipeline -}}
 {{- $processors := $pipeline.processors | default list -}}
-{{- if not (has "k8sattributes" $processors) -}}
-{{- $_ := set $pipeline "processors" (prepend $processors "k8sattributes") -}}
+{{- if and $logPath (eq $name "logs") (not (has "filter/autotel-logpath" $processors)) -}}
+{{- $processors = prepend $processors "filter/autotel-logpath" -}}
 {{- end -}}
+{{- if not (has "k8sattributes" $processors) -}}
+{{- $processors = prepend $processors "k8sattributes" -}}
+{{- end -}}
+{{- $_ := set $pipeline "processors" $processors -}}
 {{- end -}}
 {{- end -}}
 {{- toYaml $config -}}
@@ -126,6 +131,20 @@ receivers:
 {{- define "autotel.collector.kubernetesAttributesConfig" -}}
 {{- $p := .Values.presets.kubernetesAttributes -}}
 processors:
+  {{- if .Values.presets.logsCollection.enabled }}
+  # One log path per workload: container-log records (they carry
+  # log.file.path) of workloads whose logs go over OTLP are dropped, so no
+  # line is stored twice. Records of pods not found are kept: a failure
+  # shows as a duplicate, never as a lost line.
+  filter/autotel-logpath:
+    error_mode: ignore
+    log_conditions:
+      - >-
+        log.attributes["log.file.path"] != nil and
+        (resource.attributes["autotel.logs.pod"] == "otlp" or
+        (resource.attributes["autotel.logs.pod"] == nil and
+        resource.attributes["autotel.logs.namespace"] == "otlp"))
+  {{- end }}
   k8sattributes:
     {{- if eq (include "autotel.collector.mode" .) "daemonset" }}
     # Each collector watches only the pods of its own node.
@@ -144,6 +163,17 @@ processors:
           - from: connection
     extract:
       otel_annotations: true
+      {{- if .Values.presets.logsCollection.enabled }}
+      # The per-workload log path (autotel.io/logs on the pod, else its
+      # namespace) decides whether container-log lines are kept.
+      annotations:
+        - tag_name: autotel.logs.pod
+          key: autotel.io/logs
+          from: pod
+        - tag_name: autotel.logs.namespace
+          key: autotel.io/logs
+          from: namespace
+      {{- end }}
       metadata:
         - k8s.namespace.name
         - k8s.pod.name
