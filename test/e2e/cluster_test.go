@@ -50,6 +50,12 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	c := &cluster{root: root}
+	// There is one cluster per machine, and this test tears it down: a
+	// running one is someone else's (a developer's, a demo's), not ours to
+	// take. A half-stopped one is left to `up`, which clears it.
+	if out, err := c.script("status"); err == nil {
+		t.Fatalf("a cluster is already running on this machine; the e2e tier would tear it down. Stop it first (hack/cluster.sh down):\n%s", out)
+	}
 	start := time.Now()
 	// Teardown is registered before bring-up, so a half-started cluster is
 	// stopped too.
@@ -152,6 +158,20 @@ func rssKiB(pid int) int {
 		}
 	}
 	return 0
+}
+
+// podsRSSKiB is the resident memory of every process in a pod's cgroup.
+func podsRSSKiB() int {
+	total := 0
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		cgroups, _ := os.ReadFile(filepath.Join(d, "cgroup"))
+		if strings.Contains(string(cgroups), "/k8s.io/") {
+			pid, _ := strconv.Atoi(filepath.Base(d))
+			total += rssKiB(pid)
+		}
+	}
+	return total
 }
 
 // stopAndCheck runs `hack/cluster.sh down` and fails the test when any

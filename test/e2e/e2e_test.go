@@ -73,8 +73,8 @@ func TestE2E(t *testing.T) {
 			t.Fatalf("step %s failed; the later steps depend on it", s.name)
 		}
 	}
-	t.Logf("memory after the seed's story: %s; collector %d MiB; VictoriaLogs %d MiB",
-		c.memory(), rssKiB(c.containerPID(t, collector, "collector"))/1024, rssKiB(r.store.cmd.Process.Pid)/1024)
+	t.Logf("memory after the seed's story: %s; collector %d MiB; VictoriaLogs %d MiB; all pods' processes %d MiB",
+		c.memory(), rssKiB(c.containerPID(t, collector, "collector"))/1024, rssKiB(r.store.cmd.Process.Pid)/1024, podsRSSKiB()/1024)
 }
 
 // sample is one of the seed's three apps (examples/), with the env that
