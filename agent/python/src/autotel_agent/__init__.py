@@ -206,6 +206,17 @@ def _on_sigterm(signum, frame):
     # Dying by SIGTERM skips atexit; export what is queued, then die by the
     # same signal so the exit status is what it would have been.
     import signal
+    if os.getpid() == 1:
+        # As PID 1 (a container's only process) the kernel ignores a
+        # SIGTERM with the default action: the app would keep serving
+        # until SIGKILL. Keep exporting then; only push out the queue now.
+        agent = _agent
+        if agent is not None and agent.started:
+            try:
+                agent.exit_flush(final=False)
+            except Exception as e:  # the app must go on
+                agent.diag.internal_error("sigterm flush", e)
+        return
     _exit_final()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
