@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: run run-cluster test test-go test-clients test-agent test-collector bench-collector test-chart test-logpath chart-sync helm cluster-up cluster-down cluster-status images e2e unit generate verify-generated build bench kube-binaries vet
+.PHONY: run run-cluster test test-go test-clients test-agent test-collector bench-collector test-chart test-logpath chart-sync helm cluster-up cluster-down cluster-status images e2e demo demo-down test-demo unit generate verify-generated build bench kube-binaries vet
 
 ## run: bring up a local control plane and run the operator against it
 ## (or, with KUBECONFIG set, run the operator against that cluster).
@@ -103,3 +103,16 @@ images:
 e2e:
 	$(GO) vet -tags e2e ./test/e2e/...
 	$(GO) test -tags e2e -timeout 40m -count=1 ./test/e2e/...
+
+## demo: the seed's whole story on a one-node cluster on this machine (root);
+## ARGS="--app gunicorn|uvicorn" or ARGS="--python-image IMAGE". docs/demo.md.
+demo:
+	hack/demo.sh $(ARGS)
+
+demo-down:
+	hack/demo.sh down
+
+## test-demo: runs the demo end to end (three variants) and checks its output.
+test-demo:
+	$(GO) vet -tags demo ./test/demo/
+	$(GO) test -tags demo -timeout 60m -count=1 -v ./test/demo/

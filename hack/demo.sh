@@ -1,0 +1,612 @@
+#!/usr/bin/env bash
+# The seed's whole story on this machine, in one command: a one-node cluster
+# (hack/cluster.sh), autotel installed with its Helm chart (operator and the
+# collector DaemonSet running the seed's pipeline), a local Loki-protocol store
+# (VictoriaLogs), the seed's Instrumentation and Deployment, requests to
+# /hello and /error, and the stored log lines read back with their labels.
+#
+# Usage: hack/demo.sh [up] [--app flask|gunicorn|uvicorn] [--python-image IMAGE]
+#        hack/demo.sh down
+#
+#   up (default)    bring everything up and run the story; safe to run again
+#                   (the cluster, store and release are reused, the sample
+#                   workload is recreated so its injection happens anew)
+#   --app           the seed's sample to run: flask (the seed's Deployment,
+#                   Flask's dev server; default), gunicorn (Flask under
+#                   Gunicorn), uvicorn (FastAPI under Uvicorn)
+#   --python-image  the Python auto-instrumentation image instead of autotel's
+#                   log agent, e.g. upstream's autoinstrumentation-python: a
+#                   reference already in the node's image store, one the
+#                   local docker has, a docker-archive/OCI tarball path, or
+#                   (last) one containerd can pull from this machine
+#   down            uninstall, stop the store by its pid, stop the cluster
+#                   (safe to run twice)
+#
+# Needs root, as hack/cluster.sh does. Everything listens on 127.0.0.1.
+# Environment: AUTOTEL_STATE, AUTOTEL_CACHE as for hack/cluster.sh; the
+# demo's own state (store data, pid file, logs) is <state>/demo.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+state_root=${AUTOTEL_STATE:-${XDG_STATE_HOME:-$HOME/.local/state}/autotel}
+# Beside the cluster's folder, not in it: `hack/cluster.sh up` wipes
+# <state>/cluster when it finds a dead cluster's state, and must not take the
+# store's pid file with it while the store still runs.
+demo="$state_root/demo"
+cache_root=${AUTOTEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/autotel}
+builds="$cache_root/demo"
+
+RELEASE=autotel
+SYSTEM_NS=autotel-system
+APP_NS=example # the seed's namespace
+STORE_ADDR=127.0.0.1:9428
+OPERATOR_IMAGE=autotel.local/autotel/operator:dev
+COLLECTOR_IMAGE=autotel.local/autotel/collector:dev
+AGENT_IMAGE=autotel.local/autoinstrumentation-python:dev # hack/cluster-images.sh python-agent
+INIT_CONTAINER=opentelemetry-auto-instrumentation-python
+# What the chart's pods bind on the node (host network): the webhook and the
+# operator's probes and metrics, the collector's receivers, health check and
+# metrics.
+CHART_PORTS=(9443 8080 8081 4317 4318 13133 8888)
+
+say() { printf '%s\n' "$*"; }
+step() { printf '\n==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+die() { echo "demo: error: $*" >&2; exit 1; }
+
+usage() { sed -n '8,25p' "$0" | sed 's/^# \{0,1\}//'; }
+
+need_root() {
+	[ "$(id -u)" = 0 ] || die "must run as root: the one-node cluster's kubelet and containerd mount filesystems and create cgroups (try: sudo $0 ${*:-})"
+}
+
+port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
+port_owner() { ss -Hltnp "sport = :$1" | awk '{print $NF}' | head -1; }
+
+# ---------------------------------------------------------------- tools
+
+KUBECTL="" KUBECONFIG_PATH=""
+kubectl() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+
+image_tool() {
+	local out="$cache_root/tools/autotel-image"
+	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -o "$out" ./cmd/autotel-image) || die "building cmd/autotel-image failed"
+	echo "$out"
+}
+
+# ---------------------------------------------------------------- images
+
+# Writes a tarball only when the binary or the image's settings changed:
+# rewriting tens of MiB on every run costs seconds.
+pack() { # out.tar binary autotel-image-args...
+	local out=$1 bin=$2 key
+	shift 2
+	key=$({ sha256sum "$TOOL" "$bin" | cut -d' ' -f1; printf '%s\n' "$@"; } | sha256sum | cut -d' ' -f1)
+	if [ ! -f "$out" ] || [ "$(cat "$out.key" 2>/dev/null)" != "$key" ]; then
+		"$TOOL" build -o "$out" "$@" >&2 || die "packing $out failed"
+		echo "$key" >"$out.key"
+	fi
+}
+
+# The operator and collector images as build/Dockerfile.operator and
+# build/Dockerfile.collector make them (static binary on an empty base, user
+# 65532), which the chart's runAsNonRoot pods need.
+build_operator_image() {
+	local dir="$builds/operator"
+	mkdir -p "$dir"
+	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$dir/autotel-operator" ./cmd/operator) ||
+		die "building the operator (go build ./cmd/operator) failed"
+	pack "$dir/image.tar" "$dir/autotel-operator" -tag "$OPERATOR_IMAGE" \
+		-layer "$dir/autotel-operator:/autotel-operator" -entrypoint /autotel-operator -user 65532:65532
+	echo "$dir/image.tar"
+}
+
+build_collector_image() {
+	local dir="$builds/collector" layer
+	mkdir -p "$dir"
+	(cd "$repo/collector" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$dir/autotel-collector" ./cmd/autotel-collector) ||
+		die "building the collector (collector/cmd/autotel-collector) failed"
+	layer="$dir/autotel-collector:/autotel-collector"
+	# The Dockerfile adds the CA bundle for HTTPS back ends; the demo's store
+	# is plain HTTP on loopback, so it is only carried when the machine has one.
+	if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+		layer+=",/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt"
+	fi
+	pack "$dir/image.tar" "$dir/autotel-collector" -tag "$COLLECTOR_IMAGE" -layer "$layer" \
+		-entrypoint /autotel-collector -cmd --config=/conf/relay.yaml -user 65532:65532
+	echo "$dir/image.tar"
+}
+
+ctr_k8s() { ctr --address "$CONTAINERD_ADDRESS" -n k8s.io "$@"; }
+
+# Imports a tarball and prints the first image name containerd reports.
+import_tarball() {
+	local out name
+	out=$(ctr_k8s images import "$1" 2>&1) || die "importing $1 failed: $out"
+	name=$(sed -n 's/^unpacking \([^ ]*\) (.*/\1/p' <<<"$out" | head -1)
+	[ -n "$name" ] || die "importing $1 named no image: $out"
+	echo "$name"
+}
+
+# Makes --python-image available on the node and prints the reference pods
+# must use.
+python_image() {
+	local img=$1 tmp
+	if [ -f "$img" ]; then
+		import_tarball "$img"
+		return
+	fi
+	if ctr_k8s images ls -q | grep -qxF -e "$img" -e "docker.io/$img" -e "docker.io/library/$img"; then
+		echo "$img"
+		return
+	fi
+	if command -v docker >/dev/null && docker image inspect "$img" >/dev/null 2>&1; then
+		tmp=$(mktemp "$builds/python-image.XXXXXX.tar")
+		docker save -o "$tmp" "$img" || { rm -f "$tmp"; die "docker save $img failed"; }
+		import_tarball "$tmp" >/dev/null
+		rm -f "$tmp"
+		echo "$img"
+		return
+	fi
+	note "pulling $img into the node's image store (ctr images pull)" >&2
+	ctr_k8s images pull "$img" >&2 ||
+		die "--python-image $img: not in the node's image store, not in a local docker, not a file, and containerd could not pull it; pass a tarball (docker save IMAGE -o FILE; --python-image FILE)"
+	echo "$img"
+}
+
+# ---------------------------------------------------------------- store
+
+store_bin() { "$here/collector-victorialogs.sh"; }
+
+store_pid() {
+	local f="$demo/pids/victoria-logs.pid" pid
+	[ -f "$f" ] || return 1
+	pid=$(<"$f")
+	# A recycled pid must never be mistaken for ours.
+	[ -d "/proc/$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(<"$demo/pids/victoria-logs.exe")" ] || return 1
+	echo "$pid"
+}
+
+store_healthy() { curl -fsS -m 2 "http://$STORE_ADDR/health" >/dev/null 2>&1; }
+
+start_store() {
+	local bin pid
+	if pid=$(store_pid) && store_healthy; then
+		note "VictoriaLogs already running (pid $pid) on $STORE_ADDR"
+		return
+	fi
+	bin=$(store_bin)
+	port_free "${STORE_ADDR##*:}" || die "port ${STORE_ADDR##*:} is in use ($(port_owner "${STORE_ADDR##*:}")); the demo's store listens there"
+	mkdir -p "$demo/pids" "$demo/logs" "$demo/victoria-logs-data"
+	# setsid: the store outlives this script and its caller's process group,
+	# and holds none of the caller's pipes. -loki.disableMessageParsing keeps
+	# the stored line exactly what the loki exporter sent (the seed's JSON).
+	setsid "$bin" -httpListenAddr="$STORE_ADDR" -storageDataPath="$demo/victoria-logs-data" \
+		-loki.disableMessageParsing -loggerLevel=WARN \
+		>>"$demo/logs/victoria-logs.log" 2>&1 </dev/null &
+	echo $! >"$demo/pids/victoria-logs.pid"
+	readlink -f "$bin" >"$demo/pids/victoria-logs.exe"
+	local deadline=$((SECONDS + 30))
+	until store_healthy; do
+		if ! store_pid >/dev/null; then
+			tail -n 20 "$demo/logs/victoria-logs.log" >&2 || true
+			die "VictoriaLogs exited during start-up (log: $demo/logs/victoria-logs.log)"
+		fi
+		[ $SECONDS -lt $deadline ] || die "VictoriaLogs not healthy on $STORE_ADDR after 30s (log: $demo/logs/victoria-logs.log)"
+		sleep 0.2
+	done
+	note "VictoriaLogs started (pid $(store_pid)) on $STORE_ADDR, data in $demo/victoria-logs-data"
+}
+
+stop_store() {
+	local pid
+	if pid=$(store_pid); then
+		say "demo: stopping VictoriaLogs (pid $pid)"
+		kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 1 150); do
+			[ -d "/proc/$pid" ] || break
+			[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && break
+			sleep 0.1
+		done
+		if [ -d "/proc/$pid" ] && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; then
+			say "demo: VictoriaLogs (pid $pid) ignored SIGTERM for 15s; sending SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
+			sleep 0.5
+		fi
+	fi
+	rm -f "$demo/pids/victoria-logs.pid" "$demo/pids/victoria-logs.exe"
+}
+
+logsql() { # query: JSON lines, one per stored entry
+	curl -fsS -m 10 "http://$STORE_ADDR/internal/force_flush" >/dev/null 2>&1 || true
+	curl -fsS -m 10 "http://$STORE_ADDR/select/logsql/query" --data-urlencode "query=$1"
+}
+
+# Prints each stored entry as `{labels} line`, the way Loki shows a stream
+# and its line: VictoriaLogs answers with one JSON object per entry, whose
+# _stream and _msg strings are decoded here (no jq on a fresh machine).
+# Its encoder escapes only quotes, backslashes and ASCII control and HTML
+# characters (\uXXXX below 0x80); other text is raw UTF-8.
+print_entries() {
+	awk '
+	function hexval(h,   i, v, c) {
+		v = 0
+		for (i = 1; i <= length(h); i++) { c = index("0123456789abcdef", tolower(substr(h, i, 1))); v = v * 16 + c - 1 }
+		return v
+	}
+	function field(s, name,   i, n, c, out, v) {
+		i = index(s, "\"" name "\":\"")
+		if (i == 0) return ""
+		i += length(name) + 4
+		n = length(s); out = ""
+		while (i <= n) {
+			c = substr(s, i, 1)
+			if (c == "\"") return out
+			if (c == "\\") {
+				i++; c = substr(s, i, 1)
+				if (c == "n") out = out "\n"; else if (c == "t") out = out "\t"
+				else if (c == "r") out = out "\r"; else if (c == "b") out = out "\b"
+				else if (c == "f") out = out "\f"
+				else if (c == "u") { v = hexval(substr(s, i + 1, 4)); out = out (v < 128 ? sprintf("%c", v) : "\\u" substr(s, i + 1, 4)); i += 4 }
+				else out = out c
+			} else out = out c
+			i++
+		}
+		return out
+	}
+	NF { print field($0, "_stream") " " field($0, "_msg") }'
+}
+
+# ---------------------------------------------------------------- manifests
+
+app_image() { echo "autotel.local/examples/$APP:dev"; } # hack/cluster-images.sh examples-$APP
+app_port() { case $APP in flask) echo 5000 ;; *) echo 8000 ;; esac; }
+# The image's CMD binds 0.0.0.0; on the host network that would be every
+# interface of the machine.
+app_bind_env() {
+	case $APP in
+	flask) echo '[{"name":"FLASK_RUN_HOST","value":"127.0.0.1"}]' ;;
+	gunicorn) echo '[{"name":"GUNICORN_CMD_ARGS","value":"--bind=127.0.0.1:8000"}]' ;;
+	uvicorn) echo '[{"name":"UVICORN_HOST","value":"127.0.0.1"},{"name":"UVICORN_PORT","value":"8000"}]' ;;
+	esac
+}
+
+write_values() {
+	cat >"$demo/values.yaml" <<-EOF
+		# Written by hack/demo.sh; layered over the seed's collector values
+		# (charts/autotel/ci/seed-collector-values.yaml, a copy of the seed's
+		# collector-values.yaml) and charts/autotel/ci/local-cluster-values.yaml.
+		operator:
+		  image: {repository: ${OPERATOR_IMAGE%:*}, tag: ${OPERATOR_IMAGE##*:}, pullPolicy: Never}
+		  # A list replaces the one in local-cluster-values.yaml, so its
+		  # --webhook-extra-dns-names is repeated. On the host network every
+		  # listener binds 127.0.0.1 only.
+		  extraArgs:
+		    - --webhook-extra-dns-names=localhost
+		    - --webhook-host=127.0.0.1
+		    - --metrics-addr=127.0.0.1:8080
+		    - --health-probe-addr=127.0.0.1:8081
+		    - --auto-instrumentation-python-logs-image=$AGENT_IMAGE
+		  # The tag stays :dev; a rebuilt binary must still restart the pod.
+		  podAnnotations: {autotel.io/demo-image: "$(cut -c1-16 "$builds/operator/image.tar.key")"}
+		  # No kube-proxy: the kubernetes Service's cluster IP carries no
+		  # traffic, so the in-cluster client goes to the API server itself.
+		  extraEnv:
+		    - {name: KUBERNETES_SERVICE_HOST, value: 127.0.0.1}
+		    - {name: KUBERNETES_SERVICE_PORT, value: "6443"}
+		collector:
+		  image: {repository: ${COLLECTOR_IMAGE%:*}, tag: ${COLLECTOR_IMAGE##*:}, pullPolicy: Never}
+		  # Apps reach it at http://\$(OTEL_NODE_IP):4318; the chart's
+		  # \${env:MY_POD_IP} listeners then bind the node's 127.0.0.1.
+		  hostNetwork: true
+		  podAnnotations: {autotel.io/demo-image: "$(cut -c1-16 "$builds/collector/image.tar.key")"}
+		config:
+		  exporters:
+		    loki:
+		      # The seed's http://loki-gateway/loki/api/v1/push, here the local store.
+		      endpoint: http://$STORE_ADDR/insert/loki/api/v1/push
+	EOF
+}
+
+# The seed's files with only what this machine needs changed (explained in
+# the output); `kubectl patch --local` edits them without a server.
+write_manifests() {
+	local inst_patch
+	# shellcheck disable=SC2016 # $(OTEL_NODE_IP) is for the kubelet to expand, not the shell
+	if [ -n "$PYTHON_IMAGE" ]; then
+		inst_patch='{"spec":{"exporter":{"endpoint":"http://$(OTEL_NODE_IP):4318"},"python":{"image":"'"$PYTHON_IMAGE_REF"'"}}}'
+	else
+		inst_patch='{"metadata":{"annotations":{"autotel.io/python-agent":"logs"}},"spec":{"exporter":{"endpoint":"http://$(OTEL_NODE_IP):4318"}}}'
+	fi
+	kubectl patch --local -f "$repo/testdata/seed/instrumentation-otlp.yaml" --type merge -p "$inst_patch" -o yaml >"$demo/instrumentation.yaml" ||
+		die "editing the seed's Instrumentation failed"
+	kubectl patch --local -f "$repo/testdata/seed/deployment-annotated.yaml" --type strategic -o yaml -p '{"spec":{"template":{"spec":{
+		"hostNetwork":true,
+		"terminationGracePeriodSeconds":3,
+		"containers":[{"name":"sample","image":"'"$(app_image)"'","imagePullPolicy":"IfNotPresent","env":'"$(app_bind_env)"'}]}}}}' \
+		>"$demo/deployment.yaml" || die "editing the seed's Deployment failed"
+}
+
+# ---------------------------------------------------------------- diagnostics
+
+dump_pod_state() {
+	echo "---- pods" >&2
+	kubectl get pods -A -o wide >&2 || true
+	echo "---- events in $1" >&2
+	kubectl -n "$1" get events --sort-by=.lastTimestamp 2>/dev/null | tail -n 20 >&2 || true
+}
+
+fail_with() { # namespace message
+	dump_pod_state "$1"
+	echo "---- operator log (last 30 lines)" >&2
+	kubectl -n "$SYSTEM_NS" logs deploy/autotel-operator --tail=30 >&2 2>/dev/null || true
+	die "$2 (stop everything with: $0 down)"
+}
+
+# ---------------------------------------------------------------- up
+
+APP=flask PYTHON_IMAGE="" PYTHON_IMAGE_REF=""
+
+up() {
+	need_root up
+	local t0=$SECONDS t
+	mkdir -p "$demo/logs" "$builds"
+
+	step "1/8 One-node cluster (hack/cluster.sh up; the first run builds Kubernetes from source, ~16 min on 2 cores)"
+	t=$SECONDS
+	KUBECONFIG_PATH=$("$here/cluster.sh" up) || die "hack/cluster.sh up failed (logs: $state_root/cluster/logs)"
+	eval "$("$here/cluster.sh" env | grep -E '^(CONTAINERD_ADDRESS|KUBE_BIN|NODE_NAME)=')"
+	KUBECTL="$KUBE_BIN/kubectl"
+	note "node $NODE_NAME Ready; kubeconfig $KUBECONFIG_PATH ($((SECONDS - t))s)"
+
+	step "2/8 Images (no registry: docker-archive tarballs imported into the node's containerd)"
+	t=$SECONDS
+	TOOL=$(image_tool)
+	local op col
+	op=$(build_operator_image)
+	col=$(build_collector_image)
+	"$here/cluster.sh" import "$op" "$col"
+	note "$OPERATOR_IMAGE   (go build ./cmd/operator, as build/Dockerfile.operator)"
+	note "$COLLECTOR_IMAGE  (collector/cmd/autotel-collector, as build/Dockerfile.collector)"
+	local names=("examples-$APP")
+	[ -n "$PYTHON_IMAGE" ] || names+=(python-agent)
+	"$here/cluster-images.sh" import "${names[@]}" >&2
+	note "$(app_image)  (hack/cluster-images.sh examples-$APP: Debian's Python + examples/$APP/app.py)"
+	if [ -n "$PYTHON_IMAGE" ]; then
+		PYTHON_IMAGE_REF=$(python_image "$PYTHON_IMAGE")
+		note "$PYTHON_IMAGE_REF  (--python-image)"
+	else
+		note "$AGENT_IMAGE  (hack/cluster-images.sh python-agent: autotel's Python log agent)"
+	fi
+	note "($((SECONDS - t))s)"
+
+	step "3/8 Loki-protocol store: VictoriaLogs on $STORE_ADDR (a host process, standing in for the seed's Loki)"
+	t=$SECONDS
+	start_store
+	note "($((SECONDS - t))s)"
+
+	step "4/8 autotel with its Helm chart: operator + collector DaemonSet with the seed's pipeline (otlp -> resource -> loki)"
+	t=$SECONDS
+	local helm
+	helm=$("$here/helm.sh") || die "building helm (hack/helm.sh) failed"
+	if ! "$helm" status "$RELEASE" -n "$SYSTEM_NS" --kubeconfig "$KUBECONFIG_PATH" >/dev/null 2>&1; then
+		for p in "${CHART_PORTS[@]}"; do
+			port_free "$p" || die "port $p on this machine is in use ($(port_owner "$p")); autotel's pods bind it on the host network"
+		done
+	fi
+	write_values
+	"$helm" upgrade --install "$RELEASE" "$repo/charts/autotel" --kubeconfig "$KUBECONFIG_PATH" \
+		-n "$SYSTEM_NS" --create-namespace \
+		-f "$repo/charts/autotel/ci/seed-collector-values.yaml" \
+		-f "$repo/charts/autotel/ci/local-cluster-values.yaml" \
+		-f "$demo/values.yaml" >"$demo/logs/helm.log" 2>&1 ||
+		{ cat "$demo/logs/helm.log" >&2; die "helm upgrade --install failed"; }
+	note "helm upgrade --install $RELEASE charts/autotel -n $SYSTEM_NS \\"
+	note "    -f charts/autotel/ci/seed-collector-values.yaml   # the seed's collector-values.yaml, unchanged"
+	note "    -f charts/autotel/ci/local-cluster-values.yaml    # one node: operator on the host network, webhooks by URL"
+	note "    -f $demo/values.yaml   # local images, loopback listeners, loki endpoint = the local store"
+	# One node, host network: a new operator pod cannot be scheduled while
+	# the old one holds its ports, and the chart's rolling update (for one
+	# replica: surge 1, unavailable 0) would wait for it forever. Helm leaves
+	# fields its templates do not set, so this survives later upgrades.
+	kubectl -n "$SYSTEM_NS" patch deployment autotel-operator --type merge \
+		-p '{"spec":{"strategy":{"type":"RollingUpdate","rollingUpdate":{"maxSurge":0,"maxUnavailable":1}}}}' >/dev/null ||
+		die "setting the operator's update strategy failed"
+	# The operator is Ready once its self-made certificate is mounted and
+	# the CA is in the webhook configurations.
+	kubectl -n "$SYSTEM_NS" rollout status deployment/autotel-operator --timeout=240s >&2 ||
+		fail_with "$SYSTEM_NS" "the operator did not become ready in 240s"
+	kubectl -n "$SYSTEM_NS" rollout status daemonset/autotel-collector --timeout=120s >&2 ||
+		fail_with "$SYSTEM_NS" "the collector DaemonSet did not become ready in 120s"
+	kubectl -n "$SYSTEM_NS" get pods -o wide | sed 's/^/    /'
+	note "($((SECONDS - t))s)"
+
+	step "5/8 The seed's Instrumentation and Deployment (namespace $APP_NS)"
+	t=$SECONDS
+	write_manifests
+	kubectl create namespace "$APP_NS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+	# A fresh workload each run, so the injection shown below happened now,
+	# with this run's Instrumentation.
+	kubectl -n "$APP_NS" delete deployment sample --ignore-not-found --cascade=foreground --timeout=90s >/dev/null ||
+		fail_with "$APP_NS" "the previous sample Deployment did not go away in 90s"
+	kubectl -n "$APP_NS" delete instrumentation python-instrumentation --ignore-not-found --timeout=30s >/dev/null
+	port_free "$(app_port)" || die "port $(app_port) is in use ($(port_owner "$(app_port)")); the $APP sample binds it on the host network"
+	# Plain (client-side) apply: the seed's Instrumentation has an empty
+	# `env:`, which server-side apply rejects.
+	kubectl -n "$APP_NS" apply -f "$demo/instrumentation.yaml" | sed 's/^/    /'
+	kubectl -n "$APP_NS" apply -f "$demo/deployment.yaml" | sed 's/^/    /'
+	note "from testdata/seed/instrumentation-otlp.yaml, changed:"
+	note "  spec.exporter.endpoint: http://otel-collector:4318 -> http://\$(OTEL_NODE_IP):4318"
+	note "    this cluster has no DNS and no Service routing, so otel-collector cannot resolve; the kubelet"
+	note "    resolves \$(OTEL_NODE_IP) to the node's address, where the collector DaemonSet listens:"
+	note "    the node-local path the seed's internalTrafficPolicy: Local Service gives"
+	if [ -n "$PYTHON_IMAGE" ]; then
+		note "  spec.python.image: $PYTHON_IMAGE_REF (--python-image)"
+	else
+		note "  metadata.annotations: autotel.io/python-agent: logs"
+		note "    the operator defaults spec.python.image to autotel's Python log agent ($AGENT_IMAGE);"
+		note "    upstream's image is not available here (run with --python-image IMAGE where you have it)"
+	fi
+	note "from testdata/seed/deployment-annotated.yaml, changed:"
+	note "  image: sample -> $(app_image), imagePullPolicy: Always -> IfNotPresent (built here, no registry)"
+	note "  hostNetwork: true, $(app_bind_env | sed 's/"name":"\([^"]*\)","value":"\([^"]*\)"/\1=\2/g; s/[][{}]//g') (pods here get only loopback networking)"
+	note "  terminationGracePeriodSeconds: 3 (Python as PID 1 ignores SIGTERM: each re-run would wait 30s)"
+	kubectl -n "$APP_NS" rollout status deployment/sample --timeout=180s >&2 ||
+		fail_with "$APP_NS" "the sample pod did not become ready in 180s"
+	POD=$(kubectl -n "$APP_NS" get pods -l app=sample --field-selector=status.phase=Running -o jsonpath='{.items[*].metadata.name}')
+	if [ -z "$POD" ] || [ "$(wc -w <<<"$POD")" != 1 ]; then
+		fail_with "$APP_NS" "expected one Running sample pod, found: '${POD}'"
+	fi
+	note "($((SECONDS - t))s)"
+
+	step "6/8 The injected pod"
+	show_pod
+	local port
+	port=$(app_port)
+	local deadline=$((SECONDS + 60))
+	# Listening, without a request: the store should hold only what step 7 sends.
+	until ! port_free "$port"; do
+		[ $SECONDS -lt $deadline ] || fail_with "$APP_NS" "the sample app does not listen on 127.0.0.1:$port after 60s"
+		sleep 0.2
+	done
+
+	step "7/8 Requests to the app (host network, 127.0.0.1:$port)"
+	local code body
+	for path in /hello /error; do
+		body=$(curl -sS -m 10 -o - -w '\n%{http_code}' "http://127.0.0.1:$port$path") || fail_with "$APP_NS" "GET $path failed"
+		code=${body##*$'\n'}
+		body=${body%$'\n'*}
+		[ "$path" != /error ] || body="(the app raised: sample error)"
+		note "GET http://127.0.0.1:$port$path -> HTTP $code $body"
+	done
+
+	step "8/8 Log records stored in VictoriaLogs for pod $APP_NS/$POD, with their labels"
+	local query="pod:=\"$POD\" | sort by (_time) | fields _time, _stream, _msg" rows=""
+	deadline=$((SECONDS + 60))
+	# The agent batches for up to 1s, the collector sends at once.
+	until grep -q 'hello called' <<<"$rows" && grep -q 'error called' <<<"$rows"; do
+		if [ $SECONDS -ge $deadline ]; then
+			echo "---- collector log (last 30 lines)" >&2
+			kubectl -n "$SYSTEM_NS" logs daemonset/autotel-collector --tail=30 >&2 || true
+			fail_with "$APP_NS" "the /hello and /error records did not reach the store in 60s (stored so far: $(grep -c . <<<"$rows"))"
+		fi
+		sleep 1
+		rows=$(logsql "$query") || rows=""
+	done
+	note "LogsQL: $query"
+	say ""
+	print_entries <<<"$rows"
+	say ""
+	note "$(grep -c . <<<"$rows") records; labels pod, namespace, container from the seed's resource processor"
+	note "(loki.resource.labels hint); exporter, job (and instance, level, which the seed's"
+	note "default_labels_enabled leaves unset, so enabled) from the loki exporter."
+	note "print() lines stay in the container log, as in the seed: its pipeline has only the OTLP receiver."
+
+	show_howto
+	say ""
+	say "demo: up in $((SECONDS - t0))s"
+}
+
+show_pod() {
+	kubectl -n "$APP_NS" get pod "$POD" -o wide | sed 's/^/    /'
+	local init
+	init=$(kubectl -n "$APP_NS" get pod "$POD" -o go-template='{{range .spec.initContainers}}{{.name}}|{{.image}}|{{range .command}}{{.}} {{end}}{{"\n"}}{{end}}')
+	[ "${init%%|*}" = "$INIT_CONTAINER" ] || fail_with "$APP_NS" "pod $POD was not injected (init containers: '${init}'); is the operator's webhook reachable?"
+	local exit_code
+	exit_code=$(kubectl -n "$APP_NS" get pod "$POD" -o jsonpath='{.status.initContainerStatuses[0].state.terminated.exitCode}')
+	say ""
+	note "init container (added by autotel's webhook): ${init%%|*}"
+	init=${init#*|}
+	note "  image:   ${init%%|*}"
+	init=${init#*|}
+	note "  command: ${init% }"
+	note "  exited:  $exit_code (copied the agent into the shared emptyDir)"
+	say ""
+	note "env of container sample as stored in the pod (injected by the webhook):"
+	kubectl -n "$APP_NS" get pod "$POD" -o go-template='{{range (index .spec.containers 0).env}}{{.name}}={{if .valueFrom}}<{{.valueFrom.fieldRef.fieldPath}}>{{else}}{{.value}}{{end}}{{"\n"}}{{end}}' |
+		sed 's/^/      /'
+	say ""
+	note "the same variables as the app process sees them (the kubelet resolved <fieldRef> and \$(VAR)):"
+	kubectl -n "$APP_NS" exec "$POD" -c sample -- python3 -c '
+import os
+for k in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_NODE_IP", "OTEL_SERVICE_NAME", "PYTHONPATH"):
+    print("%s=%s" % (k, os.environ.get(k, "(unset)")))' 2>&1 | sed 's/^/      /' ||
+		note "  (kubectl exec failed; see the env above)"
+}
+
+show_howto() {
+	local port helm_dir
+	port=$(app_port)
+	helm_dir=$(dirname "$("$here/helm.sh")")
+	row() { printf '    %-62s # %s\n' "$1" "$2"; }
+	step "How to reach each part"
+	say "    export KUBECONFIG=$KUBECONFIG_PATH"
+	say "    export PATH=$KUBE_BIN:$helm_dir:\$PATH   # kubectl and helm as built for the cluster"
+	row "kubectl -n $APP_NS get pods,instrumentations" "the sample and the seed's Instrumentation"
+	row "kubectl -n $APP_NS describe pod $POD" "the injected pod"
+	row "kubectl -n $SYSTEM_NS logs deployment/autotel-operator" "operator logs (webhook decisions)"
+	row "kubectl -n $SYSTEM_NS logs daemonset/autotel-collector" "collector logs"
+	row "helm -n $SYSTEM_NS status $RELEASE" "the release"
+	row "curl http://127.0.0.1:$port/hello" "the app (host network)"
+	say "    curl http://$STORE_ADDR/select/logsql/query --data-urlencode 'query=namespace:=\"$APP_NS\"'   # stored lines (LogsQL)"
+	row "http://$STORE_ADDR/select/vmui/" "the store's web UI"
+	row "$state_root/cluster/logs/" "cluster component logs"
+	row "$demo/logs/victoria-logs.log" "store log"
+	step "How to stop it"
+	say "    make demo-down        # or: hack/demo.sh down  (uninstalls autotel, stops the store by its pid, stops the cluster)"
+}
+
+# ---------------------------------------------------------------- down
+
+down() {
+	need_root down
+	local kc helm
+	kc=$("$here/cluster.sh" kubeconfig)
+	# The release goes first, while the API server still answers; a cluster
+	# that is already gone has nothing to uninstall.
+	if [ -f "$kc" ] && "$here/cluster.sh" status >/dev/null 2>&1; then
+		eval "$("$here/cluster.sh" env | grep -E '^KUBE_BIN=')"
+		KUBECTL="$KUBE_BIN/kubectl" KUBECONFIG_PATH=$kc
+		helm=$("$here/helm.sh")
+		kubectl -n "$APP_NS" delete deployment sample --ignore-not-found --timeout=60s >/dev/null 2>&1 || true
+		kubectl -n "$APP_NS" delete instrumentation python-instrumentation --ignore-not-found --timeout=30s >/dev/null 2>&1 || true
+		if "$helm" status "$RELEASE" -n "$SYSTEM_NS" --kubeconfig "$kc" >/dev/null 2>&1; then
+			say "demo: helm uninstall $RELEASE"
+			"$helm" uninstall "$RELEASE" -n "$SYSTEM_NS" --kubeconfig "$kc" --timeout 60s >/dev/null ||
+				say "demo: helm uninstall failed; the cluster is stopped anyway"
+		fi
+	fi
+	stop_store
+	"$here/cluster.sh" down
+	# Logs stay for post-mortems, as the cluster's do; the rest is state.
+	if [ -d "$demo" ]; then
+		find "$demo" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
+	fi
+	say "demo: down"
+}
+
+# ---------------------------------------------------------------- main
+
+cmd=up
+if [ $# -gt 0 ] && [[ $1 != -* ]]; then
+	cmd=$1
+	shift
+fi
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--app) APP=${2:-}; shift 2 || die "--app needs a value" ;;
+	--app=*) APP=${1#*=}; shift ;;
+	--python-image) PYTHON_IMAGE=${2:-}; shift 2 || die "--python-image needs a value" ;;
+	--python-image=*) PYTHON_IMAGE=${1#*=}; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; die "unknown argument: $1" ;;
+	esac
+done
+case "$APP" in flask | gunicorn | uvicorn) ;; *) die "--app must be flask, gunicorn or uvicorn, not '$APP'" ;; esac
+
+case "$cmd" in
+up) up ;;
+down) down ;;
+*) usage >&2; die "unknown command: $cmd" ;;
+esac
