@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/autotel/autotel/internal/instrumentation"
 )
@@ -50,8 +49,4 @@ func describeOutcome(o instrumentation.Outcome) string {
 	default:
 		return "not instrumented (skipped)"
 	}
-}
-
-func indent(s, prefix string) string {
-	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
 }

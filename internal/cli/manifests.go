@@ -17,24 +17,17 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/autotel/autotel/api/v1alpha1"
+	"github.com/autotel/autotel/internal/instrumentation"
 	"github.com/autotel/autotel/internal/operator"
 )
 
 // Manifests are the objects read from files, split into what the injector
 // looks up and what it mutates.
 type Manifests struct {
-	Lookup     lookupObjects
+	Lookup     instrumentation.StaticLookup
 	Namespaces map[string]*corev1.Namespace
 	// Workloads keeps file order so the output mirrors the input.
 	Workloads []runtime.Object
-}
-
-type lookupObjects struct {
-	Instrumentations []v1alpha1.Instrumentation
-	ReplicaSets      []appsv1.ReplicaSet
-	Jobs             []batchv1.Job
-	Secrets          []corev1.Secret
-	ConfigMaps       []corev1.ConfigMap
 }
 
 var codecs = serializer.NewCodecFactory(operator.Scheme(), serializer.EnableStrict)

@@ -36,20 +36,14 @@ type Preview struct {
 // Pod, CronJob → Job → Pod), so service.name and k8s.* attributes match.
 func InjectManifests(ctx context.Context, m *Manifests, defaultNamespace string, mut instrumentation.Mutator, live instrumentation.Lookup) []Preview {
 	defaultNamespaces(m, defaultNamespace)
-	lookup := &instrumentation.StaticLookup{
-		Instrumentations: m.Lookup.Instrumentations,
-		ReplicaSets:      m.Lookup.ReplicaSets,
-		Jobs:             m.Lookup.Jobs,
-		Secrets:          m.Lookup.Secrets,
-		ConfigMaps:       m.Lookup.ConfigMaps,
+	var base instrumentation.Lookup = &m.Lookup
+	if live != nil {
+		base = live
 	}
 	var out []Preview
 	for _, obj := range m.Workloads {
 		p := Preview{Object: obj.DeepCopyObject()}
-		var l instrumentation.Lookup = lookup
-		if live != nil {
-			l = live
-		}
+		l := base
 		p.Kind, p.Name = kindName(p.Object)
 		if pod, ok := p.Object.(*corev1.Pod); ok {
 			// A bare pod is admitted as written.
