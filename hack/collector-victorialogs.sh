@@ -14,8 +14,12 @@ cache_root=${AUTOTEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/autotel}
 bin_dir="$cache_root/victorialogs-$VICTORIALOGS_VERSION/bin"
 out="$bin_dir/victoria-logs"
 
+mkdir -p "$bin_dir"
+# One build at a time per cache: parallel test tiers (or two clones) wait
+# for the first build instead of racing it.
+exec 9>"$bin_dir.lock"
+flock 9
 if [ ! -x "$out" ]; then
-	mkdir -p "$bin_dir"
 	echo "installing VictoriaLogs $VICTORIALOGS_VERSION into $bin_dir (first time only, ~2-4 minutes)" >&2
 	start=$(date +%s)
 	tmp=$(mktemp -d "$bin_dir/.install.XXXXXX")

@@ -15,8 +15,12 @@ cache_root=${AUTOTEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/autotel}
 bin_dir="$cache_root/helm-$HELM_VERSION/bin"
 out="$bin_dir/helm"
 
+mkdir -p "$bin_dir"
+# One build at a time per cache: parallel test tiers (or two clones) wait
+# for the first build instead of racing it.
+exec 9>"$bin_dir.lock"
+flock 9
 if [ ! -x "$out" ]; then
-	mkdir -p "$bin_dir"
 	echo "building helm $HELM_VERSION into $bin_dir; the first build takes a few minutes" >&2
 	start=$(date +%s)
 	# `go install mod@version` builds with helm's own go.mod and go.sum, so

@@ -13,6 +13,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache_root=${AUTOTEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/autotel}
 bin_dir="$cache_root/kube-$KUBE_VERSION-etcd-$ETCD_VERSION/bin"
 mkdir -p "$bin_dir"
+# One build at a time per cache: parallel test tiers (or two clones) wait
+# for the first build instead of racing it.
+exec 9>"$bin_dir.lock"
+flock 9
 
 wanted=("$@")
 [ ${#wanted[@]} -gt 0 ] || wanted=(kube-apiserver etcd kubectl)
