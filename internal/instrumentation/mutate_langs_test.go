@@ -216,25 +216,35 @@ func apacheClone(image, confDir string) corev1.Container {
 	}
 }
 
-// apacheAttach: our wording of upstream's steps (a documented
-// divergence), checked literally so that configPath reaches the Include.
-func apacheAttach(confDir, conf string) corev1.Container {
-	script := strings.Join([]string{
-		"cp -r /opt/opentelemetry/* " + wAgentDir,
-		`export agentLogDir=$(echo "` + wAgentDir + `/logs" | sed 's,/,\\/,g')`,
-		"cat " + wAgentDir + "/conf/opentelemetry_sdk_log4cxx.xml.template | sed 's/__agent_log_dir__/'${agentLogDir}'/g' > " + wAgentDir + "/conf/opentelemetry_sdk_log4cxx.xml",
-		`echo "$OTEL_APACHE_AGENT_CONF" > ` + wSourceConfDir + "/opentemetry_agent.conf",
-		"sed -i 's/" + wSID + "/'${APACHE_SERVICE_INSTANCE_ID}'/g' " + wSourceConfDir + "/opentemetry_agent.conf",
-		`echo -e '\nInclude ` + confDir + `/opentemetry_agent.conf' >> ` + wSourceConfDir + "/httpd.conf",
-	}, " && ")
+// ipEnv are OTEL_POD_IP and OTEL_NODE_IP as the agent init containers get
+// them: after the Instrumentation's env, before the agent's variables
+// (upstream v0.158, #5333).
+var ipEnv = []corev1.EnvVar{
+	{Name: "OTEL_POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+	{Name: "OTEL_NODE_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.hostIP"}}},
+}
+
+// userEnv is what an agent init container gets ahead of its own
+// variables: spec.<lang>.env, spec.env (each name once), then ipEnv.
+func userEnv(specEnv ...corev1.EnvVar) []corev1.EnvVar {
+	return append(slices.Clone(specEnv), ipEnv...)
+}
+
+// scriptArgs is upstream's shape since v0.151 (#4925): the script, "--"
+// (which becomes $0), then the user's path as $1.
+func scriptArgs(script, path string) []string { return []string{script, "--", path} }
+
+// apacheAttach: our wording of upstream's script (a documented
+// difference: webserver-script-wording), with configPath as $1.
+func apacheAttach(confDir, conf string, env ...corev1.EnvVar) corev1.Container {
 	return corev1.Container{
 		Name: "otel-agent-attach-apache", Image: wWebServerImage,
 		Command: []string{"/bin/sh", "-c"},
-		Args:    []string{script},
-		Env: []corev1.EnvVar{
-			{Name: "OTEL_APACHE_AGENT_CONF", Value: conf},
-			{Name: "APACHE_SERVICE_INSTANCE_ID", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
-		},
+		Args:    scriptArgs(apacheAttachScript, confDir),
+		Env: append(userEnv(env...),
+			corev1.EnvVar{Name: "OTEL_APACHE_AGENT_CONF", Value: conf},
+			corev1.EnvVar{Name: "APACHE_SERVICE_INSTANCE_ID", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+		),
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: "otel-apache-agent", MountPath: wAgentDir},
 			{Name: "otel-apache-conf-dir", MountPath: wSourceConfDir},
@@ -269,34 +279,21 @@ func nginxAttrs(endpoint string) []string {
 func nginxClone(image, confDir string) corev1.Container {
 	return corev1.Container{
 		Name: wCloneName, Image: image,
-		Command: []string{"/bin/sh", "-c"},
-		Args: []string{"cp -r " + confDir + "/* " + wSourceConfDir +
-			` && export NGINX_VERSION="$( { nginx -v ; } 2>&1 )" && echo ${NGINX_VERSION##*/} > ` + wSourceConfDir + "/version.txt"},
+		Command:      []string{"/bin/sh", "-c"},
+		Args:         scriptArgs(nginxCloneScript, confDir),
 		VolumeMounts: []corev1.VolumeMount{{Name: "otel-nginx-conf-dir", MountPath: wSourceConfDir}},
 	}
 }
 
-func nginxAttach(confFile, conf string) corev1.Container {
-	agentConf := wSourceConfDir + "/opentelemetry_agent.conf"
-	script := strings.Join([]string{
-		"cp -r /opt/opentelemetry/* " + wAgentDir,
-		"NGINX_VERSION=$(cat " + wSourceConfDir + "/version.txt)",
-		`NGINX_AGENT_LOG_DIR=$(echo "` + wAgentDir + `/logs" | sed 's,/,\\/,g')`,
-		"cat " + wAgentDir + "/conf/opentelemetry_sdk_log4cxx.xml.template | sed 's,__agent_log_dir__,'${NGINX_AGENT_LOG_DIR}',g' > " + wAgentDir + "/conf/opentelemetry_sdk_log4cxx.xml",
-		`echo -e "$OTEL_NGINX_AGENT_CONF" > ` + agentConf,
-		`sed -i "s,` + wSID + `,${OTEL_NGINX_SERVICE_INSTANCE_ID},g" ` + agentConf,
-		`sed -i "1s,^,load_module ` + wAgentDir + `/WebServerModule/Nginx/${NGINX_VERSION}/ngx_http_opentelemetry_module.so;\n,g" ` + wSourceConfDir + "/" + confFile,
-		`sed -i "1s,^,env OTEL_RESOURCE_ATTRIBUTES;\n,g" ` + wSourceConfDir + "/" + confFile,
-		"mv " + agentConf + " " + wSourceConfDir + "/conf.d",
-	}, " && ")
+func nginxAttach(confFile, conf string, env ...corev1.EnvVar) corev1.Container {
 	return corev1.Container{
 		Name: "otel-agent-attach-nginx", Image: wWebServerImage,
 		Command: []string{"/bin/sh", "-c"},
-		Args:    []string{script},
-		Env: []corev1.EnvVar{
-			{Name: "OTEL_NGINX_AGENT_CONF", Value: conf},
-			{Name: "OTEL_NGINX_SERVICE_INSTANCE_ID", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
-		},
+		Args:    scriptArgs(nginxAttachScript, confFile),
+		Env: append(userEnv(env...),
+			corev1.EnvVar{Name: "OTEL_NGINX_AGENT_CONF", Value: conf},
+			corev1.EnvVar{Name: "OTEL_NGINX_SERVICE_INSTANCE_ID", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+		),
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: "otel-nginx-agent", MountPath: wAgentDir},
 			{Name: "otel-nginx-conf-dir", MountPath: wSourceConfDir},
@@ -700,7 +697,8 @@ var languageCases = []mutateCase{
 				"ApacheModuleServiceInstanceId "+wSID,
 				"ApacheModuleServiceName shop-httpd",
 				"ApacheModuleServiceNamespace demo",
-				"ApacheModuleTraceAsError  ON")),
+				"ApacheModuleTraceAsError  ON"),
+				corev1.EnvVar{Name: "APACHE_LOG_LEVEL", Value: "info"}), // spec.apacheHttpd.env first
 		},
 		mounts: map[string][]corev1.VolumeMount{"httpd": apacheAppMounts("/etc/httpd/conf")},
 	}},
@@ -744,7 +742,8 @@ var languageCases = []mutateCase{
 					settings(c)
 					c.ImagePullPolicy = corev1.PullNever
 				}),
-				"otel-agent-attach-apache": with(apacheAttach("/usr/local/apache2/conf", apacheConf("", apacheAttrs(wGRPCEndpoint, "web")...)), func(c *corev1.Container) {
+				"otel-agent-attach-apache": with(apacheAttach("/usr/local/apache2/conf", apacheConf("", apacheAttrs(wGRPCEndpoint, "web")...),
+					corev1.EnvVar{Name: "OTEL_LOG_LEVEL", Value: "debug"}), func(c *corev1.Container) { // spec.env
 					settings(c)
 					c.ImagePullPolicy = corev1.PullIfNotPresent
 				}),
@@ -809,8 +808,9 @@ var languageCases = []mutateCase{
 		injected: map[Language][]string{Nginx: {"nginx"}},
 		exact: map[string]corev1.Container{
 			wCloneName: with(nginxClone("registry.example.com/shop/nginx:1.27.3", "/etc/nginx/custom"), func(c *corev1.Container) {
-				// The clone runs before the library path is extended.
-				c.Env = []corev1.EnvVar{{Name: "LD_LIBRARY_PATH", Value: "/usr/local/lib"}, {Name: "NGINX_ENTRYPOINT_QUIET_LOGS", Value: "1"}}
+				// Upstream's clone shares the app's env list, so the app's
+				// own LD_LIBRARY_PATH shows the in-place extension there too.
+				c.Env = []corev1.EnvVar{{Name: "LD_LIBRARY_PATH", Value: "/usr/local/lib:/opt/opentelemetry-webserver/agent/sdk_lib/lib"}, {Name: "NGINX_ENTRYPOINT_QUIET_LOGS", Value: "1"}}
 				c.SecurityContext = &corev1.SecurityContext{RunAsUser: ptr.To[int64](101)}
 			}),
 			"otel-agent-attach-nginx": with(nginxAttach("main.conf", nginxConf(
@@ -822,7 +822,8 @@ var languageCases = []mutateCase{
 				"NginxModuleServiceInstanceId "+wSID,
 				"NginxModuleServiceName web",
 				"NginxModuleServiceNamespace demo",
-				"NginxModuleTraceAsError ON")), func(c *corev1.Container) {
+				"NginxModuleTraceAsError ON"),
+				corev1.EnvVar{Name: "NGINX_ENTRYPOINT_QUIET_LOGS", Value: "1"}), func(c *corev1.Container) { // spec.nginx.env
 				c.SecurityContext = &corev1.SecurityContext{RunAsUser: ptr.To[int64](101)}
 				c.ImagePullPolicy = corev1.PullIfNotPresent
 			}),

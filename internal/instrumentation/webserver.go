@@ -1,6 +1,7 @@
 package instrumentation
 
 import (
+	_ "embed"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -29,6 +30,32 @@ const (
 	defaultGRPCEndpoint    = "http://localhost:4317/"
 )
 
+// The init containers' scripts. User paths (configPath, configFile) are
+// never pasted into them: they are passed after "--" as $1, as upstream
+// does since v0.151 (#4925), so no quoting in a path can reach the shell.
+var (
+	//go:embed scripts/apache_attach.sh
+	apacheAttachScript string
+	//go:embed scripts/nginx_clone.sh
+	nginxCloneScript string
+	//go:embed scripts/nginx_attach.sh
+	nginxAttachScript string
+)
+
+// attachEnv is the env of the agent ("attach") init container: the
+// language's env, then the Instrumentation's env and the pod and node IPs,
+// then the agent's own variables. The kubelet expands $(VAR) in a literal
+// value only against variables listed before it, so an exporter endpoint
+// like http://$(OTEL_NODE_IP):4317 rendered into the module configuration
+// becomes a real address only with those first. Upstream does this since
+// v0.158 (#5333, initContainerUserEnv in internal/instrumentation/helper.go).
+func attachEnv(inst *v1alpha1.Instrumentation, s webServerSpec, agent ...corev1.EnvVar) []corev1.EnvVar {
+	env := appendIfAbsent(nil, s.Env...)
+	env = appendIfAbsent(env, inst.Spec.Env...)
+	env = appendIfAbsent(env, fieldRefEnv(envPodIP, "status.podIP"), fieldRefEnv(envNodeIP, "status.hostIP"))
+	return append(env, agent...)
+}
+
 // webServer describes one server kind.
 type webServer struct {
 	language        Language
@@ -44,7 +71,7 @@ type webServer struct {
 	// fallbackNamespace names the service namespace when the pod has none.
 	fallbackNamespace string
 	// afterAttach lets Nginx add its library path to the app.
-	afterAttach func(c *corev1.Container)
+	afterAttach func(pod *corev1.Pod, c *corev1.Container)
 }
 
 // webServerSpec is the part of ApacheHttpd and Nginx specs injection uses.
@@ -123,7 +150,7 @@ func (w webServer) inject(sdk sdkEnv, req request, pod *corev1.Pod, targets []*c
 			conf := w.moduleConfig(spec, endpoint, chooseServiceName(pod, req.inst.Spec.Defaults.UseLabelsForResourceAttributes, res, c), namespace)
 			pod.Spec.InitContainers = append(pod.Spec.InitContainers, w.attach(req.inst, spec, conf))
 			if w.afterAttach != nil {
-				w.afterAttach(c)
+				w.afterAttach(pod, c)
 			}
 		}
 		injectCommonEnv(req.inst, c)
@@ -226,24 +253,16 @@ var apacheInjector = webServer{
 		return b.String()
 	},
 	attach: func(inst *v1alpha1.Instrumentation, s webServerSpec, conf string) corev1.Container {
-		confFile := webServerConfDir + "/" + webServerAgentConfFile
-		script := strings.Join([]string{
-			"cp -r /opt/opentelemetry/* " + webServerAgentDir,
-			"export agentLogDir=$(echo \"" + webServerAgentDir + "/logs\" | sed 's,/,\\\\/,g')",
-			"cat " + webServerAgentDir + "/conf/opentelemetry_sdk_log4cxx.xml.template | sed 's/__agent_log_dir__/'${agentLogDir}'/g' > " + webServerAgentDir + "/conf/opentelemetry_sdk_log4cxx.xml",
-			"echo \"$OTEL_APACHE_AGENT_CONF\" > " + confFile,
-			"sed -i 's/" + sidPlaceholder + "/'${APACHE_SERVICE_INSTANCE_ID}'/g' " + confFile,
-			"echo -e '\\nInclude " + s.ConfDir + "/" + webServerAgentConfFile + "' >> " + webServerConfDir + "/httpd.conf",
-		}, " && ")
 		return corev1.Container{
 			Name:    "otel-agent-attach-apache",
 			Image:   s.Image,
 			Command: []string{"/bin/sh", "-c"},
-			Args:    []string{script},
-			Env: []corev1.EnvVar{
-				{Name: "OTEL_APACHE_AGENT_CONF", Value: conf},
-				fieldRefEnv("APACHE_SERVICE_INSTANCE_ID", "metadata.name"),
-			},
+			// The configuration folder is a positional argument ($1 after
+			// "--", which becomes $0): the shell never parses it.
+			Args: []string{apacheAttachScript, "--", s.ConfDir},
+			Env: attachEnv(inst, s,
+				corev1.EnvVar{Name: "OTEL_APACHE_AGENT_CONF", Value: conf},
+				fieldRefEnv("APACHE_SERVICE_INSTANCE_ID", "metadata.name")),
 			Resources: *s.Resources.DeepCopy(),
 			VolumeMounts: []corev1.VolumeMount{
 				{Name: "otel-apache-agent", MountPath: webServerAgentDir},
@@ -271,9 +290,9 @@ var nginxInjector = webServer{
 	},
 	cloneCommand: func(s webServerSpec) ([]string, []string) {
 		// The module is built per Nginx version; the clone (the app image)
-		// is the only place that knows it, so it leaves it in a file.
-		script := fmt.Sprintf(`cp -r %[1]s/* %[2]s && export NGINX_VERSION="$( { nginx -v ; } 2>&1 )" && echo ${NGINX_VERSION##*/} > %[2]s/version.txt`, s.ConfDir, webServerConfDir)
-		return []string{"/bin/sh", "-c"}, []string{script}
+		// is the only place that knows it, so it leaves it in a file. The
+		// folder is a positional argument the shell never parses.
+		return []string{"/bin/sh", "-c"}, []string{nginxCloneScript, "--", s.ConfDir}
 	},
 	moduleConfig: func(s webServerSpec, endpoint, serviceName, serviceNamespace string) string {
 		attrs := map[string]string{
@@ -292,30 +311,17 @@ var nginxInjector = webServer{
 		return sortedDirectives(attrs, "%s %s;\n")
 	},
 	attach: func(inst *v1alpha1.Instrumentation, s webServerSpec, conf string) corev1.Container {
-		main := webServerConfDir + "/" + s.ConfFile
-		agentConf := webServerConfDir + "/opentelemetry_agent.conf"
-		// Nginx hides the environment from its workers unless told with
-		// `env`, so OTEL_RESOURCE_ATTRIBUTES is declared in the config too.
-		script := strings.Join([]string{
-			"cp -r /opt/opentelemetry/* " + webServerAgentDir,
-			"NGINX_VERSION=$(cat " + webServerConfDir + "/version.txt)",
-			"NGINX_AGENT_LOG_DIR=$(echo \"" + webServerAgentDir + "/logs\" | sed 's,/,\\\\/,g')",
-			"cat " + webServerAgentDir + "/conf/opentelemetry_sdk_log4cxx.xml.template | sed 's,__agent_log_dir__,'${NGINX_AGENT_LOG_DIR}',g' > " + webServerAgentDir + "/conf/opentelemetry_sdk_log4cxx.xml",
-			"echo -e \"$OTEL_NGINX_AGENT_CONF\" > " + agentConf,
-			"sed -i \"s," + sidPlaceholder + ",${OTEL_NGINX_SERVICE_INSTANCE_ID},g\" " + agentConf,
-			"sed -i \"1s,^,load_module " + webServerAgentDir + "/WebServerModule/Nginx/${NGINX_VERSION}/ngx_http_opentelemetry_module.so;\\n,g\" " + main,
-			"sed -i \"1s,^,env OTEL_RESOURCE_ATTRIBUTES;\\n,g\" " + main,
-			"mv " + agentConf + " " + webServerConfDir + "/conf.d",
-		}, " && ")
 		return corev1.Container{
 			Name:    "otel-agent-attach-nginx",
 			Image:   s.Image,
 			Command: []string{"/bin/sh", "-c"},
-			Args:    []string{script},
-			Env: []corev1.EnvVar{
-				{Name: "OTEL_NGINX_AGENT_CONF", Value: conf},
-				fieldRefEnv("OTEL_NGINX_SERVICE_INSTANCE_ID", "metadata.name"),
-			},
+			// Nginx hides the environment from its workers unless told with
+			// `env`, so the script declares OTEL_RESOURCE_ATTRIBUTES in the
+			// configuration too. The file name is a positional argument.
+			Args: []string{nginxAttachScript, "--", s.ConfFile},
+			Env: attachEnv(inst, s,
+				corev1.EnvVar{Name: "OTEL_NGINX_AGENT_CONF", Value: conf},
+				fieldRefEnv("OTEL_NGINX_SERVICE_INSTANCE_ID", "metadata.name")),
 			Resources: *s.Resources.DeepCopy(),
 			VolumeMounts: []corev1.VolumeMount{
 				{Name: "otel-nginx-agent", MountPath: webServerAgentDir},
@@ -324,13 +330,28 @@ var nginxInjector = webServer{
 			ImagePullPolicy: inst.Spec.ImagePullPolicy,
 		}
 	},
-	afterAttach: func(c *corev1.Container) {
+	afterAttach: func(pod *corev1.Pod, c *corev1.Container) {
 		// The module's SDK libraries live beside it, not in the image.
 		const lib = webServerAgentDir + "/sdk_lib/lib"
-		if i := envIndex(c.Env, "LD_LIBRARY_PATH"); i >= 0 {
-			c.Env[i].Value += ":" + lib
-		} else {
+		i := envIndex(c.Env, "LD_LIBRARY_PATH")
+		if i < 0 {
 			c.Env = append(c.Env, corev1.EnvVar{Name: "LD_LIBRARY_PATH", Value: lib})
+			return
+		}
+		c.Env[i].Value += ":" + lib
+		// Upstream's clone shares the app's env list (Env: container.Env),
+		// so this in-place edit of a variable the app already had shows in
+		// the clone too; an appended one does not. Same pods: the clone
+		// gets the extended value (harmless: it only copies files and runs
+		// `nginx -v`). Difference nginx-clone-env-snapshot covers the rest.
+		for j := range pod.Spec.InitContainers {
+			clone := &pod.Spec.InitContainers[j]
+			if clone.Name != webServerCloneContainer {
+				continue
+			}
+			if k := envIndex(clone.Env, "LD_LIBRARY_PATH"); k >= 0 && clone.Env[k].ValueFrom == nil {
+				clone.Env[k].Value = c.Env[i].Value
+			}
 		}
 	},
 }
