@@ -67,7 +67,7 @@ kube-binaries:
 ## generate: deepcopy, CRDs, RBAC and webhook configurations from markers.
 generate:
 	$(GO) tool controller-gen object paths=./api/...
-	$(GO) tool controller-gen crd rbac:roleName=autotel-operator webhook paths=./... \
+	$(GO) tool controller-gen crd:generateEmbeddedObjectMeta=true rbac:roleName=autotel-operator webhook paths=./... \
 		output:crd:artifacts:config=config/crd/bases \
 		output:rbac:artifacts:config=config/rbac \
 		output:webhook:artifacts:config=config/webhook
