@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
 
@@ -781,6 +782,50 @@ var languageCases = []mutateCase{
 			"otel-agent-attach-apache": apacheAttach("/usr/local/apache2/conf", apacheConf("", apacheAttrs("http://localhost:4317/", "storefront")...)),
 		},
 	}},
+	// Upstream v0.158 #5333: $(OTEL_NODE_IP) in the endpoint. The agent
+	// init container lists spec.apacheHttpd.env, spec.env (its
+	// OTEL_NODE_IP once), OTEL_POD_IP, then the agent's variables, so the
+	// kubelet expands the reference in OTEL_APACHE_AGENT_CONF.
+	{name: "apache-endpoint-node-ip", differences: []string{"webserver-script-wording"}, want: expect{
+		outcome:  OutcomeInjected,
+		injected: map[Language][]string{ApacheHttpd: {"httpd"}},
+		exact: map[string]corev1.Container{
+			"otel-agent-attach-apache": with(apacheAttach("/usr/local/apache2/conf", apacheConf("",
+				"ApacheModuleEnabled ON",
+				"ApacheModuleOtelExporterEndpoint http://$(OTEL_NODE_IP):4317",
+				"ApacheModuleOtelMaxQueueSize 4096",
+				"ApacheModuleOtelSpanExporter otlp",
+				"ApacheModuleResolveBackends  ON",
+				"ApacheModuleServiceInstanceId "+wSID,
+				"ApacheModuleServiceName web",
+				"ApacheModuleServiceNamespace demo",
+				"ApacheModuleTraceAsError  ON")), func(c *corev1.Container) {
+				c.Env = slices.Concat([]corev1.EnvVar{
+					{Name: "APACHE_LOG_LEVEL", Value: "info"},
+					{Name: "OTEL_NODE_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.hostIP"}}},
+					{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Value: "http://$(OTEL_NODE_IP):4317"},
+					{Name: "OTEL_TRACES_SAMPLER", Value: "always_on"},
+					ipEnv[0], // OTEL_POD_IP; OTEL_NODE_IP came from spec.env
+				}, c.Env[len(c.Env)-2:])
+			}),
+		},
+	}},
+	{name: "apache-volume-claim-template-metadata", differences: []string{"webserver-script-wording"}, want: expect{
+		outcome:  OutcomeInjected,
+		injected: map[Language][]string{ApacheHttpd: {"httpd"}},
+		volumes: []corev1.Volume{emptyDirVolume("otel-apache-conf-dir", "200Mi"), {Name: "otel-apache-agent", VolumeSource: corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{
+			VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{
+				ObjectMeta: metav1.ObjectMeta{
+					Labels:      map[string]string{"team": "shop", "backup.example.com/skip": "true"},
+					Annotations: map[string]string{"example.com/owner": "web-team"},
+				},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					StorageClassName: ptr.To("standard"),
+					Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{
+						corev1.ResourceStorage: resource.MustParse("1Gi")}},
+				}}}}}},
+	}},
 	{name: "already-injected-apache-clone", want: expect{outcome: OutcomeSkipped, reason: "already instrumented: init container otel-agent-source-container-clone present"}},
 
 	// ================================================================ Nginx (§4; disabled by default, enabled here)
@@ -829,6 +874,33 @@ var languageCases = []mutateCase{
 			}),
 		},
 		mounts: map[string][]corev1.VolumeMount{"nginx": nginxAppMounts("/etc/nginx/custom")},
+	}},
+	// As apache-endpoint-node-ip for Nginx; the app's own LD_LIBRARY_PATH
+	// is extended in place, so the clone (sharing upstream's env list)
+	// shows the extended value too.
+	{name: "nginx-endpoint-node-ip", config: enable(Nginx), differences: []string{"webserver-script-wording"}, want: expect{
+		outcome:  OutcomeInjected,
+		injected: map[Language][]string{Nginx: {"nginx"}},
+		exact: map[string]corev1.Container{
+			wCloneName: with(nginxClone("registry.example.com/shop/nginx:1.27.3", "/etc/nginx"), func(c *corev1.Container) {
+				c.Env = []corev1.EnvVar{{Name: "LD_LIBRARY_PATH", Value: "/opt:/opt/opentelemetry-webserver/agent/sdk_lib/lib"}}
+			}),
+			"otel-agent-attach-nginx": with(nginxAttach("nginx.conf", nginxConf(
+				"NginxModuleEnabled ON",
+				"NginxModuleOtelExporterEndpoint http://$(OTEL_NODE_IP):4317",
+				"NginxModuleOtelSpanExporter otlp",
+				"NginxModuleResolveBackends ON",
+				"NginxModuleServiceInstanceId "+wSID,
+				"NginxModuleServiceName web",
+				"NginxModuleServiceNamespace demo",
+				"NginxModuleTraceAsError ON")), func(c *corev1.Container) {
+				c.Env = slices.Concat([]corev1.EnvVar{
+					{Name: "OTEL_NODE_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.hostIP"}}},
+					{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Value: "http://$(OTEL_NODE_IP):4317"},
+					ipEnv[0],
+				}, c.Env[len(c.Env)-2:])
+			}),
+		},
 	}},
 	{name: "nginx-disabled", want: expect{
 		outcome: OutcomeSkipped, reason: "disabled",

@@ -169,6 +169,10 @@ type mutateCase struct {
 	name   string
 	config func(*Config) // applied to DefaultConfig()
 	want   expect
+	// differences are the ids (docs/differences.yaml) of the deliberate
+	// differences from upstream this case's golden shows;
+	// TestGoldenDifferences checks the list (differences_test.go).
+	differences []string
 }
 
 var mutateCases = []mutateCase{
