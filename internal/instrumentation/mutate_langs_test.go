@@ -346,7 +346,7 @@ var languageCases = []mutateCase{
 			sdkTail("web", eEndpoint, stdAttrs("app", "1.4.2")...))},
 		injected: map[Language][]string{Java: {"app"}},
 	}},
-	{name: "java-tool-options-valuefrom", want: expect{
+	{name: "java-tool-options-valuefrom", differences: []string{"no-init-container-without-target"}, want: expect{
 		outcome: OutcomeSkipped, reason: "no target container could be instrumented",
 		skipped: map[string]string{"java/app": "Skipping Java SDK injection: the container defines env var value via ValueFrom, envVar: JAVA_TOOL_OPTIONS"},
 	}},
@@ -442,7 +442,7 @@ var languageCases = []mutateCase{
 		volumes:  []corev1.Volume{secretTLSVolume, emptyDirVolume(wJavaName, "200Mi")},
 		mounts:   map[string][]corev1.VolumeMount{"app": {javaMount("app"), secretTLSMount}},
 	}},
-	{name: "java-resource-attributes-valuefrom", want: expect{
+	{name: "java-resource-attributes-valuefrom", differences: []string{"valuefrom-skip"}, want: expect{
 		outcome:  OutcomeInjected,
 		env:      map[string][]string{"app": javaEnv("app", "1.4.2")},
 		injected: map[Language][]string{Java: {"app"}},
@@ -450,7 +450,7 @@ var languageCases = []mutateCase{
 			"envVar: OTEL_RESOURCE_ATTRIBUTES"},
 		mounts: map[string][]corev1.VolumeMount{"app": {javaMount("app")}, "legacy": {}},
 	}},
-	{name: "java-tool-options-valuefrom-spec-env", want: expect{
+	{name: "java-tool-options-valuefrom-spec-env", differences: []string{"no-init-container-without-target", "valuefrom-skip"}, want: expect{
 		outcome: OutcomeSkipped, reason: "no target container could be instrumented",
 		skipped: map[string]string{"java/app": "envVar: JAVA_TOOL_OPTIONS"},
 	}},
@@ -478,11 +478,11 @@ var languageCases = []mutateCase{
 			sdkTail("web", eEndpoint, stdAttrs("app", "1.4.2")...))},
 		injected: map[Language][]string{NodeJS: {"app"}},
 	}},
-	{name: "nodejs-node-options-valuefrom", want: expect{
+	{name: "nodejs-node-options-valuefrom", differences: []string{"no-init-container-without-target"}, want: expect{
 		outcome: OutcomeSkipped, reason: "no target container could be instrumented",
 		skipped: map[string]string{"nodejs/app": "Skipping NodeJS SDK injection: the container defines env var value via ValueFrom, envVar: NODE_OPTIONS"},
 	}},
-	{name: "nodejs-node-options-valuefrom-spec-env", want: expect{
+	{name: "nodejs-node-options-valuefrom-spec-env", differences: []string{"no-init-container-without-target", "valuefrom-skip"}, want: expect{
 		outcome: OutcomeSkipped, reason: "no target container could be instrumented",
 		skipped: map[string]string{"nodejs/app": "envVar: NODE_OPTIONS"},
 	}},
@@ -505,7 +505,7 @@ var languageCases = []mutateCase{
 		})},
 		volumes: []corev1.Volume{emptyDirVolume(wNodeName, "300Mi")},
 	}},
-	{name: "nodejs-resource-attributes-valuefrom", want: expect{
+	{name: "nodejs-resource-attributes-valuefrom", differences: []string{"no-init-container-without-target", "valuefrom-skip"}, want: expect{
 		outcome: OutcomeSkipped, reason: "no target container could be instrumented",
 		skipped: map[string]string{"nodejs/app": "Skipping NodeJS SDK injection: the container defines env var value via ValueFrom, envVar: OTEL_RESOURCE_ATTRIBUTES"},
 	}},
@@ -543,7 +543,7 @@ var languageCases = []mutateCase{
 		env:      map[string][]string{"app": dotNetEnv("app", "1.4.2", "linux-musl")},
 		injected: map[Language][]string{DotNet: {"app"}},
 	}},
-	{name: "dotnet-runtime-unsupported", want: expect{
+	{name: "dotnet-runtime-unsupported", differences: []string{"no-init-container-without-target"}, want: expect{
 		outcome: OutcomeSkipped, reason: "no target container could be instrumented",
 		skipped: map[string]string{"dotnet/app": "Skipping .NET SDK injection: provided instrumentation.opentelemetry.io/otel-dotnet-auto-runtime " +
 			"annotation value 'linux-arm64' is not supported"},
@@ -560,20 +560,20 @@ var languageCases = []mutateCase{
 			sdkTail("web", eEndpoint, stdAttrs("app", "1.4.2")...))},
 		injected: map[Language][]string{DotNet: {"app"}},
 	}},
-	{name: "dotnet-auto-home-container", want: expect{
+	{name: "dotnet-auto-home-container", differences: []string{"no-init-container-without-target"}, want: expect{
 		outcome: OutcomeSkipped, reason: "no target container could be instrumented",
 		skipped: map[string]string{"dotnet/app": "Skipping .NET SDK injection: OTEL_DOTNET_AUTO_HOME environment variable is already set in the container"},
 	}},
-	{name: "dotnet-auto-home-spec", want: expect{
+	{name: "dotnet-auto-home-spec", differences: []string{"no-init-container-without-target"}, want: expect{
 		outcome: OutcomeSkipped, reason: "no target container could be instrumented",
 		skipped: map[string]string{"dotnet/app": "Skipping .NET SDK injection: OTEL_DOTNET_AUTO_HOME environment variable is already set in the .NET instrumentation spec"},
 	}},
-	{name: "dotnet-startup-hooks-valuefrom", want: expect{
+	{name: "dotnet-startup-hooks-valuefrom", differences: []string{"no-init-container-without-target"}, want: expect{
 		outcome: OutcomeSkipped, reason: "no target container could be instrumented",
 		skipped: map[string]string{"dotnet/app": "Skipping .NET SDK injection: the container defines env var value via ValueFrom, envVar: DOTNET_STARTUP_HOOKS"},
 	}},
 
-	{name: "dotnet-startup-hooks-valuefrom-spec-env", want: expect{
+	{name: "dotnet-startup-hooks-valuefrom-spec-env", differences: []string{"no-init-container-without-target", "valuefrom-skip"}, want: expect{
 		outcome: OutcomeSkipped, reason: "no target container could be instrumented",
 		skipped: map[string]string{"dotnet/app": "envVar: DOTNET_STARTUP_HOOKS"},
 	}},
@@ -660,7 +660,7 @@ var languageCases = []mutateCase{
 	}},
 
 	// ================================================================ Apache HTTPD (§4)
-	{name: "apache-inject-true", want: expect{
+	{name: "apache-inject-true", differences: []string{"webserver-script-wording"}, want: expect{
 		outcome: OutcomeInjected, requested: "true", instrumentation: "demo/apache-inst",
 		env: map[string][]string{"httpd": slices.Concat([]string{eNodeIP, ePodIP, "SERVER_NAME=shop.example.com"},
 			sdkTail("web", eGRPCEndpoint, stdAttrs("httpd", "2.4.62")...))},
@@ -679,7 +679,7 @@ var languageCases = []mutateCase{
 		mounts: map[string][]corev1.VolumeMount{"httpd": apacheAppMounts("/usr/local/apache2/conf",
 			corev1.VolumeMount{Name: "static", MountPath: "/usr/local/apache2/htdocs"})},
 	}},
-	{name: "apache-version-22-attrs-configpath", want: expect{
+	{name: "apache-version-22-attrs-configpath", differences: []string{"webserver-script-wording"}, want: expect{
 		outcome: OutcomeInjected,
 		env: map[string][]string{"httpd": slices.Concat([]string{eNodeIP, ePodIP, "APACHE_LOG_LEVEL=info"},
 			sdkTail("shop-httpd", eGRPCEndpoint, stdAttrs("httpd", "2.4.62")...))},
@@ -703,7 +703,7 @@ var languageCases = []mutateCase{
 		},
 		mounts: map[string][]corev1.VolumeMount{"httpd": apacheAppMounts("/etc/httpd/conf")},
 	}},
-	{name: "apache-config-mount-removed", want: expect{
+	{name: "apache-config-mount-removed", differences: []string{"webserver-script-wording"}, want: expect{
 		outcome: OutcomeInjected,
 		env: map[string][]string{"httpd": slices.Concat([]string{eNodeIP, ePodIP},
 			sdkTail("web", eGRPCEndpoint, stdAttrs("httpd", "2.4.62")...))},
@@ -721,14 +721,14 @@ var languageCases = []mutateCase{
 			},
 		},
 	}},
-	{name: "apache-init-container-target", want: expect{
+	{name: "apache-init-container-target", differences: []string{"webserver-script-wording"}, want: expect{
 		outcome:        OutcomeInjected,
 		env:            map[string][]string{"httpd": slices.Concat([]string{eNodeIP, ePodIP}, sdkTail("web", eGRPCEndpoint, stdAttrs("httpd", "2.4.62")...))},
 		injected:       map[Language][]string{ApacheHttpd: {"httpd"}},
 		skipped:        map[string]string{"apache-httpd/warmup": "Skipping Apache HTTPD injection: is init container"},
 		initContainers: []string{"warmup", wCloneName, "otel-agent-attach-apache"},
 	}},
-	{name: "apache-settings", want: expect{
+	{name: "apache-settings", differences: []string{"webserver-script-wording"}, want: expect{
 		outcome: OutcomeInjected,
 		env: map[string][]string{"httpd": slices.Concat([]string{eNodeIP, ePodIP, "OTEL_LOG_LEVEL=debug"},
 			sdkTail("web", eGRPCEndpoint, stdAttrs("httpd", "2.4.62")...))},
@@ -756,7 +756,7 @@ var languageCases = []mutateCase{
 	// securityContext. The implementation (like upstream's code) sets it
 	// again for every target, so the last one's wins: expected to fail
 	// until fixed (the golden holds the spec's value, runAsUser 33).
-	{name: "apache-two-containers", want: expect{
+	{name: "apache-two-containers", differences: []string{"webserver-script-wording"}, want: expect{
 		outcome: OutcomeInjected,
 		env: map[string][]string{
 			"httpd":        slices.Concat([]string{eNodeIP, ePodIP}, sdkTail("web", eGRPCEndpoint, stdAttrs("httpd", "2.4.62")...)),
@@ -773,7 +773,7 @@ var languageCases = []mutateCase{
 		},
 		mounts: map[string][]corev1.VolumeMount{"httpd": apacheAppMounts("/usr/local/apache2/conf"), "httpd-canary": {}},
 	}},
-	{name: "apache-no-endpoint-labels", want: expect{
+	{name: "apache-no-endpoint-labels", differences: []string{"webserver-script-wording"}, want: expect{
 		outcome: OutcomeInjected,
 		env: map[string][]string{"httpd": slices.Concat([]string{eNodeIP, ePodIP},
 			sdkTail("storefront", "", stdAttrs("httpd", "2.4.62")...))},
@@ -829,7 +829,7 @@ var languageCases = []mutateCase{
 	{name: "already-injected-apache-clone", want: expect{outcome: OutcomeSkipped, reason: "already instrumented: init container otel-agent-source-container-clone present"}},
 
 	// ================================================================ Nginx (§4; disabled by default, enabled here)
-	{name: "nginx-inject-true", config: enable(Nginx), want: expect{
+	{name: "nginx-inject-true", differences: []string{"webserver-script-wording"}, config: enable(Nginx), want: expect{
 		outcome: OutcomeInjected, requested: "true", instrumentation: "demo/nginx-inst",
 		env: map[string][]string{"nginx": slices.Concat([]string{eNodeIP, ePodIP, "NGINX_PORT=8080", eLDPath},
 			sdkTail("web", eGRPCEndpoint, stdAttrs("nginx", "1.27.3")...))},
@@ -845,7 +845,7 @@ var languageCases = []mutateCase{
 		volumes: []corev1.Volume{emptyDirVolume("otel-nginx-conf-dir", ""), emptyDirVolume("otel-nginx-agent", "")},
 		mounts:  map[string][]corev1.VolumeMount{"nginx": nginxAppMounts("/etc/nginx")},
 	}},
-	{name: "nginx-config-file-attrs-ld-library-path", config: enable(Nginx), want: expect{
+	{name: "nginx-config-file-attrs-ld-library-path", differences: []string{"webserver-script-wording"}, config: enable(Nginx), want: expect{
 		outcome: OutcomeInjected,
 		env: map[string][]string{"nginx": slices.Concat([]string{eNodeIP, ePodIP,
 			"LD_LIBRARY_PATH=/usr/local/lib:/opt/opentelemetry-webserver/agent/sdk_lib/lib", "NGINX_ENTRYPOINT_QUIET_LOGS=1"},
@@ -910,7 +910,7 @@ var languageCases = []mutateCase{
 		outcome: OutcomeSkipped, reason: "no target container could be instrumented",
 		skipped: map[string]string{"nginx/setup": "Skipping Nginx injection: is init container"},
 	}},
-	{name: "nginx-config-mount-removed", config: enable(Nginx), want: expect{
+	{name: "nginx-config-mount-removed", differences: []string{"webserver-script-wording"}, config: enable(Nginx), want: expect{
 		outcome: OutcomeInjected,
 		env: map[string][]string{"nginx": slices.Concat([]string{eNodeIP, ePodIP, eLDPath},
 			sdkTail("web", eGRPCEndpoint, stdAttrs("nginx", "1.27.3")...))},
@@ -928,7 +928,7 @@ var languageCases = []mutateCase{
 		},
 	}},
 
-	{name: "nginx-ld-library-path-valuefrom", config: enable(Nginx), want: expect{
+	{name: "nginx-ld-library-path-valuefrom", differences: []string{"valuefrom-skip"}, config: enable(Nginx), want: expect{
 		outcome: OutcomeSkipped, reason: "no target container could be instrumented",
 		skipped: map[string]string{"nginx/nginx": "envVar: LD_LIBRARY_PATH"},
 	}},
@@ -978,7 +978,7 @@ var languageCases = []mutateCase{
 	// variable (Python here; the Java, Node.js, .NET and Nginx
 	// LD_LIBRARY_PATH cases sit with their languages); their goldens are
 	// hand-written in the existing skip wording.
-	{name: "python-pythonpath-valuefrom-spec-env", want: expect{
+	{name: "python-pythonpath-valuefrom-spec-env", differences: []string{"no-init-container-without-target", "valuefrom-skip"}, want: expect{
 		outcome: OutcomeSkipped, reason: "no target container could be instrumented",
 		skipped: map[string]string{"python/app": "envVar: PYTHONPATH"},
 	}},
@@ -1027,7 +1027,7 @@ var languageCases = []mutateCase{
 		mounts:         map[string][]corev1.VolumeMount{"go-app": {}},
 		extra:          shareProcessNamespace,
 	}},
-	{name: "multi-nginx-quirky-annotation", config: enable(Nginx), want: expect{
+	{name: "multi-nginx-quirky-annotation", differences: []string{"webserver-script-wording"}, config: enable(Nginx), want: expect{
 		outcome: OutcomeInjected,
 		env: map[string][]string{
 			"api":   javaEnv("api", "2.0.0"),
@@ -1041,7 +1041,7 @@ var languageCases = []mutateCase{
 	{name: "multi-nginx-plain-annotation-ignored", config: enable(Nginx), want: expect{
 		outcome: OutcomeSkipped, reason: "incorrect instrumentation configuration - please provide container names for all instrumentations",
 	}},
-	{name: "multi-apache-and-python", want: expect{
+	{name: "multi-apache-and-python", differences: []string{"webserver-script-wording"}, want: expect{
 		outcome: OutcomeInjected,
 		env: map[string][]string{
 			"app":   pythonEnv("web", stdAttrs("app", "1.4.2")...),
@@ -1074,7 +1074,7 @@ var languageCases = []mutateCase{
 		initContainers:    []string{wJavaName, wNodeName},
 		mounts:            map[string][]corev1.VolumeMount{"java-app": {javaMount("java-app"), nodeMount}, "node-app": {}},
 	}},
-	{name: "multi-disabled-duplicate-container-names", config: func(c *Config) { c.MultiInstrumentation = false }, want: expect{
+	{name: "multi-disabled-duplicate-container-names", differences: []string{"container-names-once"}, config: func(c *Config) { c.MultiInstrumentation = false }, want: expect{
 		outcome:        OutcomeInjected,
 		env:            map[string][]string{"app": javaEnv("app", "1.4.2"), "worker": javaEnv("worker", "0.9.1")},
 		injected:       map[Language][]string{Java: {"app", "worker"}},

@@ -336,7 +336,7 @@ var mutateCases = []mutateCase{
 	{name: "platform-glibc", want: expect{
 		outcome: OutcomeInjected, injected: map[Language][]string{Python: {"app"}}, init: &initWant{src: wGlibcSrc},
 	}},
-	{name: "platform-unsupported", want: expect{
+	{name: "platform-unsupported", differences: []string{"no-init-container-without-target"}, want: expect{
 		// Deliberate divergence (documented): no init container either.
 		outcome: OutcomeSkipped, reason: "no target container could be instrumented",
 		skipped: map[string]string{"python/app": "Skipping Python SDK injection: provided instrumentation.opentelemetry.io/otel-python-platform annotation value 'alpine' is not supported"},
@@ -356,7 +356,7 @@ var mutateCases = []mutateCase{
 			eProtocol, eTraces, eMetrics, eLogs, eService("web"), eEndpoint, ePodName, eNodeName, eRes(stdAttrs("app", "1.4.2")...)}},
 		injected: map[Language][]string{Python: {"app"}},
 	}},
-	{name: "pythonpath-valuefrom", want: expect{
+	{name: "pythonpath-valuefrom", differences: []string{"no-init-container-without-target"}, want: expect{
 		outcome: OutcomeSkipped, reason: "no target container could be instrumented",
 		skipped: map[string]string{"python/app": "Skipping Python SDK injection: the container defines env var value via ValueFrom, envVar: PYTHONPATH"},
 	}},
