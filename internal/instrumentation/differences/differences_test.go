@@ -3,6 +3,9 @@ package differences
 import (
 	"bytes"
 	"os"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -42,3 +45,43 @@ func TestLoadRejectsIncompleteDifferences(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamChangelogNamesKnownDifferences: every row of
+// docs/upstream-changelog.md has a known state, and every difference it
+// names exists in docs/differences.yaml.
+func TestUpstreamChangelogNamesKnownDifferences(t *testing.T) {
+	d, err := Load(DocPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := d.ByID()
+	raw, err := os.ReadFile(RepoRoot() + "/docs/upstream-changelog.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 6 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "v0.") {
+			continue
+		}
+		rows++
+		state := strings.TrimSpace(cells[3])
+		if !slices.Contains([]string{"done", "different", "not applicable", "open"}, state) {
+			t.Errorf("row %q: state %q is not done, different, not applicable or open", strings.TrimSpace(cells[2]), state)
+		}
+		for _, m := range differenceRef.FindAllStringSubmatch(line, -1) {
+			if _, ok := ids[m[1]]; !ok {
+				t.Errorf("row %q names difference %q, which docs/differences.yaml does not have", strings.TrimSpace(cells[2]), m[1])
+			}
+		}
+		if state == "different" && !differenceRef.MatchString(line) {
+			t.Errorf("row %q is marked different but names no difference id", strings.TrimSpace(cells[2]))
+		}
+	}
+	if rows == 0 {
+		t.Fatal("no changelog rows found")
+	}
+}
+
+var differenceRef = regexp.MustCompile("difference `([a-z0-9-]+)`")
