@@ -218,9 +218,9 @@ type conversion struct {
 	// the labels or structured metadata (the attribute stays in the line).
 	skippedLabelNames, skippedSMNames int
 	truncated                         int
-	arena     []byte
-	sm        []push.LabelAdapter
-	now       int64
+	arena                             []byte
+	sm                                []push.LabelAdapter
+	now                               int64
 
 	kvs       []keyValue
 	resKVs    []keyValue

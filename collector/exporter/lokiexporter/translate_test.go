@@ -305,8 +305,10 @@ func TestTranslateLabelsAndLines(t *testing.T) {
 			wantLine:   `{"body":"x","resources":{"ключ":"v"}}`,
 		},
 		{
-			name:       "structured metadata names Loki refuses stay in the line",
-			cfg:        func(c *Config) { c.StructuredMetadata = StructuredMetadataConfig{LogAttributes: true, ResourceAttributes: true} },
+			name: "structured metadata names Loki refuses stay in the line",
+			cfg: func(c *Config) {
+				c.StructuredMetadata = StructuredMetadataConfig{LogAttributes: true, ResourceAttributes: true}
+			},
 			rec:        recordSpec{res: map[string]any{"日本": "r", "service.name": "s"}, attrs: map[string]any{"ключ": "v", "a__b": "w"}, body: "x"},
 			wantLabels: `{exporter="OTLP", job="s"}`,
 			wantLine:   `{"body":"x","attributes":{"ключ":"v"},"resources":{"日本":"r"}}`,
