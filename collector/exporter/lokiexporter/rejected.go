@@ -94,9 +94,10 @@ var (
 	itemStart = regexp.MustCompile(`(?:^|; )(?:(\d+) errors like: )?((?i)entry for stream '|max entry size '|stream '|error parsing labels '|error at least one label pair|missing required labels )`)
 
 	entryMessages = []*regexp.Regexp{
-		regexp.MustCompile(`^entry for stream '.*' has timestamp too (old|new): `),
+		regexp.MustCompile(`^entry for stream '.*' has timestamp too old: \S+, oldest acceptable timestamp is: \S+$`),
+		regexp.MustCompile(`^entry for stream '.*' has timestamp too new: \S+$`),
 		regexp.MustCompile(`^(?i)max entry size '\d+' bytes exceeded for stream '.*' while adding an entry with length '\d+' bytes$`),
-		regexp.MustCompile(`^stream '.*' (has structured metadata too large|has too many structured metadata labels|includes structured metadata, but this feature is disallowed)`),
+		regexp.MustCompile(`^stream '.*' (has structured metadata too large|has too many structured metadata labels|includes structured metadata, but this feature is disallowed)\b.* Loki administrator to (increase|enable) it\.$`),
 	}
 	streamMessages = []*regexp.Regexp{
 		regexp.MustCompile(`^entry for stream '(.*)' has \d+ label names; limit \d+$`),
