@@ -413,8 +413,8 @@ func TestStableInstanceLabel(t *testing.T) {
 func TestInstanceLabelOnlyStripsItsOwnPID(t *testing.T) {
 	tr := testTranslator(t, nil)
 	tests := []struct {
-		id  string
-		pid any
+		id   string
+		pid  any
 		want string
 	}{
 		{"web-12", int64(12), "web"},
