@@ -396,6 +396,17 @@ func (e *lokiExporter) send(ctx context.Context, tenant string, req *push.PushRe
 	if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
 		return consumererror.NewPermanent(&rejection{err: err, body: string(full), truncated: truncated})
 	}
+	// 429 and 5xx are retried with the whole request. Loki also answers
+	// 500 when one record's structured-metadata name cannot be normalised,
+	// which used to cost the whole batch after 5 minutes of retries. We
+	// prevent that by validating before sending (names: normalizeSMName,
+	// normalizeLabel; limits: addEntry, checkLabels) rather than by
+	// splitting a failed request and retrying the halves: a 5xx is mostly
+	// overload or an ingester failure, where Loki does not say what it
+	// already wrote, so halves would multiply the load while Loki is
+	// struggling and store duplicates of whatever part got through; and a
+	// bisection needs log2(streams) round trips per bad record. Validation
+	// costs nothing on the wire and drops only the offending record or name.
 	if d, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
 		return exporterhelper.NewThrottleRetry(err, d)
 	}
