@@ -141,6 +141,9 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		}
 	}
 	if active == 0 {
+		if limited := conv.dropped - conv.byReason[dropConversion]; limited > 0 {
+			return consumererror.NewPermanent(fmt.Errorf("failed to transform logs into Loki log streams: all %d records were dropped, %d of them by limits.* (see otelcol_lokiexporter_dropped_log_records)", conv.dropped, limited))
+		}
 		return consumererror.NewPermanent(errors.New("failed to transform logs into Loki log streams"))
 	}
 
@@ -166,6 +169,8 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 			}
 			if !exact {
 				refused = tb.records
+				e.set.Logger.Info("Loki's answer does not say which entries it refused; counting every record of the request as rejected (an upper bound: Loki may have stored some)",
+					zap.String("tenant", tb.tenant), zap.Int("records", tb.records))
 			}
 			e.dropped.Add(ctx, int64(refused), reasonRejected)
 			if strings.Contains(err.Error(), missingLabelsErrorMsg) {

@@ -2,6 +2,7 @@ package lokiexporter
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/grafana/loki/pkg/push"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
@@ -17,6 +19,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/autotel/autotel/collector/internal/lokipush"
 )
@@ -433,5 +437,50 @@ func TestInstanceLabelOnlyStripsItsOwnPID(t *testing.T) {
 		if got := tr.instanceLabel(tt.id, res); got != tt.want {
 			t.Errorf("instanceLabel(%q, pid %v) = %q, want %q", tt.id, tt.pid, got, tt.want)
 		}
+	}
+}
+
+// TestLimitDropsLoggedRateLimited: a flood of bad records gives one warning
+// per interval, with counts and an example per reason.
+func TestLimitDropsLoggedRateLimited(t *testing.T) {
+	s := startServer(t, nil)
+	core, logs := observer.New(zap.InfoLevel)
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoint = s.URL
+	set := componenttest.NewNopTelemetrySettings()
+	set.Logger = zap.New(core)
+	e, err := newExporter(cfg, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.shutdown(context.Background()) })
+	now := time.Now()
+	for range 5 {
+		ld := mixedLogs(rec{body: "old", ts: now.Add(-30 * day)}, rec{body: strings.Repeat("x", 256001), ts: now}, rec{body: "fine", ts: now})
+		if err := e.pushLogs(context.Background(), ld); err != nil {
+			t.Fatal(err)
+		}
+	}
+	warns := logs.FilterLevelExact(zap.WarnLevel).All()
+	if len(warns) != 1 {
+		t.Fatalf("%d warnings for 5 batches, want 1 (rate-limited)", len(warns))
+	}
+	fields := warns[0].ContextMap()
+	if !strings.HasPrefix(fmt.Sprint(fields["greater_than_max_sample_age"]), "1, e.g. timestamp ") ||
+		!strings.HasPrefix(fmt.Sprint(fields["line_too_long"]), "1, e.g. line of 256012 bytes") {
+		t.Errorf("warning fields %v", fields)
+	}
+	if s.Count() != 5 {
+		t.Errorf("stored %d, want the 5 good records", s.Count())
+	}
+
+	// A batch of nothing but bad records is a permanent failure that says
+	// why.
+	err = e.pushLogs(context.Background(), mixedLogs(rec{body: "old", ts: now.Add(-30 * day)}))
+	if !consumererror.IsPermanent(err) || !strings.Contains(err.Error(), "dropped, 1 of them by limits") {
+		t.Errorf("all records over limits: %v", err)
 	}
 }

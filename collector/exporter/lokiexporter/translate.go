@@ -184,8 +184,10 @@ type entryRef struct {
 type stream struct {
 	labels  string
 	entries []entryRef
-	// reject is set when the stream breaks one of Loki's label limits: Loki
-	// would refuse all of its entries, so they are dropped here, alone.
+	// rejected is set when the stream breaks one of Loki's label limits
+	// (reject says which): Loki would refuse all of its entries, so they are
+	// dropped here, alone.
+	rejected     bool
 	reject       dropReason
 	rejectDetail string
 }
@@ -709,7 +711,7 @@ func (c *conversion) addEntry(tenant int32, st *stream, lr plog.LogRecord, lineS
 		}
 		c.dropFor(reason, d)
 	}
-	if st.reject != dropConversion {
+	if st.rejected {
 		reject(st.reject, func() string { return st.rejectDetail })
 		return
 	}
@@ -788,7 +790,7 @@ func (c *conversion) streamFor(tenant int32, labels []rawLabel, k8s []labelPair)
 		return st
 	}
 	st := &stream{labels: string(c.buf)}
-	st.reject, st.rejectDetail = c.tr.checkLabels(st.labels, pairs)
+	st.reject, st.rejectDetail, st.rejected = c.tr.checkLabels(st.labels, pairs)
 	tb.index[st.labels] = st
 	tb.streams = append(tb.streams, st)
 	return st
@@ -797,7 +799,7 @@ func (c *conversion) streamFor(tenant int32, labels []rawLabel, k8s []labelPair)
 // checkLabels applies Loki's stream-label limits (max_label_names_per_series,
 // not counting Loki's own service_name; max_label_name_length;
 // max_label_value_length). pairs are the final, sorted labels.
-func (t *translator) checkLabels(selector string, pairs []labelPair) (dropReason, string) {
+func (t *translator) checkLabels(selector string, pairs []labelPair) (dropReason, string, bool) {
 	lim := &t.limits
 	n := len(pairs)
 	for _, p := range pairs {
@@ -806,17 +808,17 @@ func (t *translator) checkLabels(selector string, pairs []labelPair) (dropReason
 		}
 	}
 	if lim.MaxLabelNamesPerSeries > 0 && n > lim.MaxLabelNamesPerSeries {
-		return dropTooManyLabels, fmt.Sprintf("stream %s has %d label names; max_label_names_per_series %d", selector, n, lim.MaxLabelNamesPerSeries)
+		return dropTooManyLabels, fmt.Sprintf("stream %s has %d label names; max_label_names_per_series %d", selector, n, lim.MaxLabelNamesPerSeries), true
 	}
 	for _, p := range pairs {
 		if lim.MaxLabelNameLength > 0 && len(p.name) > lim.MaxLabelNameLength {
-			return dropLabelNameTooLong, fmt.Sprintf("label name %.64q... (%d bytes) exceeds max_label_name_length %d", p.name, len(p.name), lim.MaxLabelNameLength)
+			return dropLabelNameTooLong, fmt.Sprintf("label name %.64q... (%d bytes) exceeds max_label_name_length %d", p.name, len(p.name), lim.MaxLabelNameLength), true
 		}
 		if lim.MaxLabelValueLength > 0 && len(p.value) > lim.MaxLabelValueLength {
-			return dropLabelValueTooLong, fmt.Sprintf("value of label %q (%d bytes) exceeds max_label_value_length %d", p.name, len(p.value), lim.MaxLabelValueLength)
+			return dropLabelValueTooLong, fmt.Sprintf("value of label %q (%d bytes) exceeds max_label_value_length %d", p.name, len(p.value), lim.MaxLabelValueLength), true
 		}
 	}
-	return dropConversion, ""
+	return 0, "", false
 }
 
 // utf8Prefix is the length of the longest prefix of b of at most n bytes that
