@@ -99,7 +99,10 @@ func (l *Limits) validate(req *push.PushRequest) lokiAnswer {
 
 	var errs groupedErrors
 	var keep []push.Stream
-	now := l.Now()
+	now := time.Now()
+	if l.Now != nil {
+		now = l.Now()
+	}
 	for _, st := range streams {
 		ls := addServiceName(st.labels)
 		sel := labelsString(ls)
@@ -249,7 +252,9 @@ func parseLabels(s string) ([]label, error) {
 	if !strings.HasPrefix(in, "{") || !strings.HasSuffix(in, "}") {
 		return nil, fmt.Errorf("1:1: parse error: unexpected input %q", s)
 	}
-	rest := strings.TrimSpace(in[1 : len(in)-1])
+	// rest stays a suffix of in minus its closing brace, so columns are
+	// len(in) - len(rest).
+	rest := strings.TrimLeft(in[1:len(in)-1], " ")
 	var ls []label
 	for rest != "" {
 		i := 0
@@ -258,17 +263,17 @@ func parseLabels(s string) ([]label, error) {
 		}
 		if i == 0 {
 			r := []rune(rest)[0]
-			return nil, fmt.Errorf("1:%d: parse error: unexpected character inside braces: %q", len(in)-len(rest)+1, r)
+			return nil, fmt.Errorf("1:%d: parse error: unexpected character inside braces: %q", len(in)-len(rest), r)
 		}
 		name := rest[:i]
 		rest = strings.TrimLeft(rest[i:], " ")
 		if !strings.HasPrefix(rest, "=") {
-			return nil, fmt.Errorf("1:%d: parse error: unexpected character after label name %q", len(in)-len(rest)+1, name)
+			return nil, fmt.Errorf("1:%d: parse error: unexpected character after label name %q", len(in)-len(rest), name)
 		}
 		rest = strings.TrimLeft(rest[1:], " ")
 		q, err := strconv.QuotedPrefix(rest)
 		if err != nil {
-			return nil, fmt.Errorf("1:%d: parse error: unterminated quoted string", len(in)-len(rest)+1)
+			return nil, fmt.Errorf("1:%d: parse error: unterminated quoted string", len(in)-len(rest))
 		}
 		v, _ := strconv.Unquote(q)
 		ls = append(ls, label{name, v})
@@ -277,7 +282,7 @@ func parseLabels(s string) ([]label, error) {
 			break
 		}
 		if rest[0] != ',' {
-			return nil, fmt.Errorf("1:%d: parse error: unexpected character: %q", len(in)-len(rest)+1, rest[0])
+			return nil, fmt.Errorf("1:%d: parse error: unexpected character: %q", len(in)-len(rest), rest[0])
 		}
 		rest = strings.TrimLeft(rest[1:], " ")
 	}
