@@ -208,7 +208,7 @@ func TestNonASCIIAttributeNameKeepsTheBatch(t *testing.T) {
 const day = 24 * time.Hour
 
 // badBatch mixes valid records with ones Loki refuses: 5 valid, 2 lines over
-// 256000 bytes, 2 older than 7 days, 1 an hour in the future, 2 in a stream
+// 262144 bytes, 2 older than 7 days, 1 an hour in the future, 2 in a stream
 // with 16 labels.
 func badBatch(now time.Time) (plog.Logs, map[string]int) {
 	long := strings.Repeat("x", 300000)
@@ -291,8 +291,8 @@ func TestLimitsTable(t *testing.T) {
 		wantReason string // "" = sent
 		wantLine   int    // length of the sent line, when sent
 	}{
-		{"line at the limit", nil, rec{body: strings.Repeat("a", 256000-10), ts: now}, "", 0},
-		{"line over the limit", nil, rec{body: strings.Repeat("a", 256001), ts: now}, "line_too_long", 0},
+		{"line at the limit", nil, rec{body: strings.Repeat("a", 262144-10), ts: now}, "", 0},
+		{"line over the limit", nil, rec{body: strings.Repeat("a", 262145), ts: now}, "line_too_long", 0},
 		{"line over the limit, truncated", func(l *LimitsConfig) { l.TruncateLongLines = true; l.MaxLineSize = 100 }, rec{body: strings.Repeat("a", 500), ts: now}, "", 100},
 		{"truncation keeps UTF-8 whole", func(l *LimitsConfig) { l.TruncateLongLines = true; l.MaxLineSize = 100 }, rec{body: strings.Repeat("€", 500), ts: now}, "", 99},
 		{"line check off", func(l *LimitsConfig) { l.MaxLineSize = 0 }, rec{body: strings.Repeat("a", 300000), ts: now}, "", 300000},
@@ -459,7 +459,7 @@ func TestLimitDropsLoggedRateLimited(t *testing.T) {
 	t.Cleanup(func() { _ = e.shutdown(context.Background()) })
 	now := time.Now()
 	for range 5 {
-		ld := mixedLogs(rec{body: "old", ts: now.Add(-30 * day)}, rec{body: strings.Repeat("x", 256001), ts: now}, rec{body: "fine", ts: now})
+		ld := mixedLogs(rec{body: "old", ts: now.Add(-30 * day)}, rec{body: strings.Repeat("x", 262145), ts: now}, rec{body: "fine", ts: now})
 		if err := e.pushLogs(context.Background(), ld); err != nil {
 			t.Fatal(err)
 		}
@@ -470,7 +470,7 @@ func TestLimitDropsLoggedRateLimited(t *testing.T) {
 	}
 	fields := warns[0].ContextMap()
 	if !strings.HasPrefix(fmt.Sprint(fields["greater_than_max_sample_age"]), "1, e.g. timestamp ") ||
-		!strings.HasPrefix(fmt.Sprint(fields["line_too_long"]), "1, e.g. line of 256012 bytes") {
+		!strings.HasPrefix(fmt.Sprint(fields["line_too_long"]), "1, e.g. line of 262156 bytes") {
 		t.Errorf("warning fields %v", fields)
 	}
 	if s.Count() != 5 {

@@ -16,7 +16,7 @@ func TestCountRefused(t *testing.T) {
 		{Labels: `{}`, Entries: entries(2)},
 	}}
 	old := `entry for stream '{exporter="OTLP", job="ok", service_name="ok"}' has timestamp too old: 2026-11-20T01:00:00Z, oldest acceptable timestamp is: 2026-11-30T01:00:00Z`
-	long := `Max entry size '256000' bytes exceeded for stream '{exporter="OTLP", job="ok", service_name="ok"}' while adding an entry with length '300000' bytes`
+	long := `max entry size '262144' bytes exceeded for stream '{exporter="OTLP", job="ok", service_name="ok"}' while adding an entry with length '300000' bytes`
 	wide := `entry for stream '{exporter="OTLP", job="wide", l0="v; x", service_name="wide"}' has 18 label names; limit 15`
 	tests := []struct {
 		name      string

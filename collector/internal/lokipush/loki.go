@@ -24,10 +24,11 @@ type Limits struct {
 	Now func() time.Time
 }
 
-// DefaultLimits are Loki's defaults (max_line_size "256KB" is 256000 bytes).
+// DefaultLimits are Loki's defaults (max_line_size "256KB" is 262144 bytes,
+// measured on Loki 3.7.8).
 func DefaultLimits() Limits {
 	return Limits{
-		MaxLineSize:            256000,
+		MaxLineSize:            262144,
 		MaxLabelNamesPerSeries: 15,
 		MaxLabelNameLength:     1024,
 		MaxLabelValueLength:    2048,
@@ -128,7 +129,7 @@ func (l *Limits) validate(req *push.PushRequest) lokiAnswer {
 			case l.CreationGracePeriod > 0 && ts > now.Add(l.CreationGracePeriod).UnixNano():
 				errs.add(fmt.Sprintf("entry for stream '%s' has timestamp too new: %v", sel, e.Timestamp.UTC().Format(time.RFC3339)))
 			case l.MaxLineSize > 0 && len(e.Line) > l.MaxLineSize:
-				errs.add(fmt.Sprintf("Max entry size '%d' bytes exceeded for stream '%s' while adding an entry with length '%d' bytes", l.MaxLineSize, sel, len(e.Line)))
+				errs.add(fmt.Sprintf("max entry size '%d' bytes exceeded for stream '%s' while adding an entry with length '%d' bytes", l.MaxLineSize, sel, len(e.Line)))
 			default:
 				out.Entries = append(out.Entries, e)
 			}

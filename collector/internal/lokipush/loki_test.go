@@ -36,10 +36,10 @@ func TestLokiModeAnswers(t *testing.T) {
 		}, 400, `entry for stream '{job="old", service_name="old"}' has timestamp too old: 2026-11-29T01:00:00Z, oldest acceptable timestamp is: 2026-11-30T01:00:00Z`, 1},
 		{"grouped", []push.Stream{
 			{Labels: `{app="a"}`, Entries: []push.Entry{
-				{Timestamp: now, Line: strings.Repeat("x", 256001)}, {Timestamp: now, Line: strings.Repeat("x", 256001)},
+				{Timestamp: now, Line: strings.Repeat("x", 262145)}, {Timestamp: now, Line: strings.Repeat("x", 262145)},
 				{Timestamp: now.Add(time.Hour), Line: "future"}, {Timestamp: now, Line: "ok"},
 			}},
-		}, 400, `2 errors like: Max entry size '256000' bytes exceeded for stream '{app="a", service_name="a"}' while adding an entry with length '256001' bytes; ` +
+		}, 400, `2 errors like: max entry size '262144' bytes exceeded for stream '{app="a", service_name="a"}' while adding an entry with length '262145' bytes; ` +
 			`1 errors like: entry for stream '{app="a", service_name="a"}' has timestamp too new: 2026-12-07T02:00:00Z`, 1},
 		{"too many labels refuses the stream", []push.Stream{
 			{Labels: `{a="1", b="2", c="3", d="4", e="5", f="6", g="7", h="8", i="9", j="10", k="11", l="12", m="13", n="14", o="15", p="16"}`, Entries: []push.Entry{{Timestamp: now, Line: "x"}, {Timestamp: now, Line: "y"}}},

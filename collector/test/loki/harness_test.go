@@ -267,7 +267,6 @@ receivers:
 exporters:
   loki:
     endpoint: %s/loki/api/v1/push
-    sending_queue: {enabled: false}
     retry_on_failure: {enabled: true, initial_interval: 100ms, max_interval: 500ms, max_elapsed_time: 5s}
 %s
 extensions:
@@ -403,13 +402,13 @@ type entry struct {
 	line   string
 }
 
-// query runs a LogQL log query over the last 40 days (Loki's default is 1h).
+// query runs a LogQL log query over the last 25 days (Loki limits a query to 30d1h; its default window is 1h).
 func query(t *testing.T, logql string) []entry {
 	t.Helper()
 	now := time.Now()
 	q := url.Values{
 		"query":     {logql},
-		"start":     {strconv.FormatInt(now.Add(-40*24*time.Hour).UnixNano(), 10)},
+		"start":     {strconv.FormatInt(now.Add(-25*24*time.Hour).UnixNano(), 10)},
 		"end":       {strconv.FormatInt(now.Add(2*time.Hour).UnixNano(), 10)},
 		"limit":     {"5000"},
 		"direction": {"forward"},
@@ -452,7 +451,7 @@ func series(t *testing.T, selector string) []map[string]string {
 	now := time.Now()
 	q := url.Values{
 		"match[]": {selector},
-		"start":   {strconv.FormatInt(now.Add(-40*24*time.Hour).UnixNano(), 10)},
+		"start":   {strconv.FormatInt(now.Add(-25*24*time.Hour).UnixNano(), 10)},
 		"end":     {strconv.FormatInt(now.Add(2*time.Hour).UnixNano(), 10)},
 	}
 	resp, err := http.Get(lokiURL + "/loki/api/v1/series?" + q.Encode())

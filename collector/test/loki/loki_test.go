@@ -97,7 +97,7 @@ func TestNonASCIIStructuredMetadataName(t *testing.T) {
 	})
 }
 
-// badBatch: 5 valid records, 2 lines over 256000 bytes, 2 older than 7 days,
+// badBatch: 5 valid records, 2 lines over 262144 bytes, 2 older than 7 days,
 // 1 an hour ahead, 2 in a stream with 18 labels (limit 15).
 func badBatch(run string, now time.Time) (plog.Logs, string) {
 	long := strings.Repeat("x", 300000)
@@ -141,6 +141,45 @@ func TestDropCountEqualsWhatLokiIsMissing(t *testing.T) {
 		t.Errorf("stored %d + dropped{rejected} %d != %d sent", stored, dropped, sent)
 	}
 	t.Logf("sent %d; Loki stored %d; dropped{rejected} %d (before this change: %d, the whole request)", sent, stored, dropped, sent)
+}
+
+// TestRecordLokiAnswers logs Loki's exact answers to the refusals the
+// exporter parses, for internal/lokipush/RESPONSES.md, and checks the
+// partial-store behaviour those answers rely on.
+func TestRecordLokiAnswers(t *testing.T) {
+	run := runID()
+	now := time.Now()
+	wide := `{a="1", b="2", c="3", d="4", e="5", f="6", g="7", h="8", i="9", j="10", k="11", l="12", m="13", n="14", o="15", job="wide-` + run + `"}`
+	status, body := pushDirect(t, &push.PushRequest{Streams: []push.Stream{
+		{Labels: fmt.Sprintf(`{job="mixed-%s"}`, run), Entries: []push.Entry{
+			{Timestamp: now, Line: "ok"},
+			{Timestamp: now.Add(-8 * 24 * time.Hour), Line: "old"},
+			{Timestamp: now.Add(time.Hour), Line: "future"},
+			{Timestamp: now, Line: strings.Repeat("x", 262145)},
+			{Timestamp: now, Line: strings.Repeat("x", 262144)},
+		}},
+		{Labels: wide, Entries: []push.Entry{{Timestamp: now, Line: "w1"}, {Timestamp: now, Line: "w2"}}},
+	}})
+	t.Logf("mixed push: HTTP %d\n%s", status, body)
+	if status != 400 {
+		t.Errorf("status %d, want 400", status)
+	}
+	eventually(t, 10*time.Second, "the valid part stored", func() (bool, string) {
+		n := len(query(t, fmt.Sprintf(`{job="mixed-%s"}`, run)))
+		return n == 2, fmt.Sprintf("%d entries", n)
+	})
+	if n := len(query(t, fmt.Sprintf(`{job="wide-%s"}`, run))); n != 0 {
+		t.Errorf("the stream over the label limit stored %d entries, want 0", n)
+	}
+
+	status, body = pushDirect(t, &push.PushRequest{Streams: []push.Stream{
+		{Labels: `{ключ="v"}`, Entries: []push.Entry{{Timestamp: now, Line: "x"}}},
+	}})
+	t.Logf("non-ASCII label name: HTTP %d %s", status, body)
+	status, body = pushDirect(t, &push.PushRequest{Streams: []push.Stream{
+		{Labels: fmt.Sprintf(`{job="e-%s"}`, run), Entries: []push.Entry{{Timestamp: now, Line: "x", StructuredMetadata: push.LabelsAdapter{{Name: "", Value: "v"}}}}},
+	}})
+	t.Logf("empty structured-metadata name: HTTP %d %s", status, body)
 }
 
 // (c) With the default limits the exporter drops what Loki would refuse,
