@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
@@ -35,6 +36,53 @@ type Config struct {
 	// KubernetesLabels promotes the pod's namespace, pod and container names to
 	// labels without any resource-processor hint.
 	KubernetesLabels KubernetesLabelsConfig `mapstructure:"kubernetes_labels"`
+
+	// StableInstanceLabel derives the instance label from service.instance.id
+	// without a trailing "-<process.pid>", so the workers of a pre-fork server
+	// (gunicorn, uwsgi) share one stream instead of one each. The full
+	// service.instance.id and process.pid stay in the record.
+	StableInstanceLabel bool `mapstructure:"stable_instance_label"`
+
+	// Limits are Loki's per-entry limits, checked before sending so that one
+	// bad record is dropped alone instead of being refused by Loki.
+	Limits LimitsConfig `mapstructure:"limits"`
+}
+
+// LimitsConfig mirrors Loki's limits_config keys of the same names and their
+// defaults; 0 switches a check off (set it to match your Loki's limits).
+type LimitsConfig struct {
+	// MaxLineSize is Loki's max_line_size in bytes; Loki's default "256KB"
+	// is 262144 bytes (measured: Loki 3.7.8 refuses a line of 262145).
+	MaxLineSize int `mapstructure:"max_line_size"`
+	// TruncateLongLines cuts lines over MaxLineSize (at a UTF-8 boundary)
+	// instead of dropping the record. Off by default: upstream never
+	// truncated.
+	TruncateLongLines bool `mapstructure:"truncate_long_lines"`
+	// MaxLabelNamesPerSeries is Loki's max_label_names_per_series (Loki does
+	// not count its own service_name label).
+	MaxLabelNamesPerSeries int `mapstructure:"max_label_names_per_series"`
+	// MaxLabelNameLength and MaxLabelValueLength are Loki's
+	// max_label_name_length and max_label_value_length, in bytes.
+	MaxLabelNameLength  int `mapstructure:"max_label_name_length"`
+	MaxLabelValueLength int `mapstructure:"max_label_value_length"`
+	// RejectOldSamplesMaxAge is Loki's reject_old_samples_max_age (with
+	// reject_old_samples on, Loki's default).
+	RejectOldSamplesMaxAge time.Duration `mapstructure:"reject_old_samples_max_age"`
+	// CreationGracePeriod is Loki's creation_grace_period: how far in the
+	// future a timestamp may be.
+	CreationGracePeriod time.Duration `mapstructure:"creation_grace_period"`
+}
+
+// Loki's limits_config defaults (pkg/validation/limits.go).
+func defaultLimits() LimitsConfig {
+	return LimitsConfig{
+		MaxLineSize:            262144,
+		MaxLabelNamesPerSeries: 15,
+		MaxLabelNameLength:     1024,
+		MaxLabelValueLength:    2048,
+		RejectOldSamplesMaxAge: 7 * 24 * time.Hour,
+		CreationGracePeriod:    10 * time.Minute,
+	}
 }
 
 type StructuredMetadataConfig struct {
@@ -89,6 +137,25 @@ func (c *Config) Validate() error {
 				seen[f.name] = f.key
 			}
 		}
+	}
+	l := c.Limits
+	for _, f := range []struct {
+		key string
+		v   int64
+	}{
+		{"max_line_size", int64(l.MaxLineSize)},
+		{"max_label_names_per_series", int64(l.MaxLabelNamesPerSeries)},
+		{"max_label_name_length", int64(l.MaxLabelNameLength)},
+		{"max_label_value_length", int64(l.MaxLabelValueLength)},
+		{"reject_old_samples_max_age", int64(l.RejectOldSamplesMaxAge)},
+		{"creation_grace_period", int64(l.CreationGracePeriod)},
+	} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf(`"limits.%s" must not be negative (0 switches the check off); use the value of Loki's limits_config.%s`, f.key, f.key))
+		}
+	}
+	if l.TruncateLongLines && l.MaxLineSize == 0 {
+		errs = append(errs, errors.New(`"limits.truncate_long_lines" needs "limits.max_line_size" > 0 to know where to cut`))
 	}
 	return errors.Join(errs...)
 }

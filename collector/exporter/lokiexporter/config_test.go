@@ -65,6 +65,19 @@ func TestUpstreamConfigsLoad(t *testing.T) {
 	}
 }
 
+func TestLimitsLoadAndDefault(t *testing.T) {
+	def := loadConfig(t, "loki")
+	if def.Limits != defaultLimits() || !def.StableInstanceLabel {
+		t.Errorf("defaults: limits %+v, stable_instance_label %v; want Loki's limits and true", def.Limits, def.StableInstanceLabel)
+	}
+	got := loadConfig(t, "loki/limits")
+	want := defaultLimits()
+	want.MaxLineSize, want.TruncateLongLines, want.MaxLabelNamesPerSeries, want.RejectOldSamplesMaxAge = 1000, true, 0, 24*time.Hour
+	if got.Limits != want || got.StableInstanceLabel {
+		t.Errorf("loaded limits %+v, stable_instance_label %v; want %+v, false", got.Limits, got.StableInstanceLabel, want)
+	}
+}
+
 func TestConfigErrorsAreEarlyAndClear(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -81,6 +94,13 @@ func TestConfigErrorsAreEarlyAndClear(t *testing.T) {
 		{"non-ASCII label name", func(c *Config) { c.KubernetesLabels = KubernetesLabelsConfig{true, "ns", "pod", "контейнер"} }, "is not a label name"},
 		{"reserved label name", func(c *Config) { c.KubernetesLabels = KubernetesLabelsConfig{true, "__ns", "pod", "container"} }, "reserves"},
 		{"duplicate label names", func(c *Config) { c.KubernetesLabels = KubernetesLabelsConfig{true, "x", "x", "container"} }, "also used by"},
+		{"negative line size", func(c *Config) { c.Limits.MaxLineSize = -1 }, `"limits.max_line_size" must not be negative`},
+		{"negative max age", func(c *Config) { c.Limits.RejectOldSamplesMaxAge = -time.Hour }, `"limits.reject_old_samples_max_age" must not be negative`},
+		{"negative grace", func(c *Config) { c.Limits.CreationGracePeriod = -time.Minute }, `"limits.creation_grace_period"`},
+		{"negative label count", func(c *Config) { c.Limits.MaxLabelNamesPerSeries = -1 }, `"limits.max_label_names_per_series"`},
+		{"negative name length", func(c *Config) { c.Limits.MaxLabelNameLength = -1 }, `"limits.max_label_name_length"`},
+		{"negative value length", func(c *Config) { c.Limits.MaxLabelValueLength = -1 }, `"limits.max_label_value_length"`},
+		{"truncation without a size", func(c *Config) { c.Limits.TruncateLongLines = true; c.Limits.MaxLineSize = 0 }, `"limits.truncate_long_lines" needs "limits.max_line_size"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,7 +1,6 @@
 package lokiexporter
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang/snappy"
@@ -35,9 +35,26 @@ const (
 )
 
 var (
-	reasonConversion = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "conversion")))
-	reasonRejected   = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "rejected")))
+	reasonRejected = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "rejected")))
+	reasonAttrs    = func() (a [numDropReasons]metric.AddOption) {
+		for i, name := range dropReasonNames {
+			a[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
+		}
+		return a
+	}()
+	kindLabel = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "label")))
+	kindSM    = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "structured_metadata")))
 )
+
+// limitLogEvery rate-limits the warning about records dropped by the
+// pre-send limit checks: bad input tends to come in floods, and a log line
+// per batch would flood the collector's own logs (the counters are exact).
+const limitLogEvery = 10 * time.Second
+
+// maxErrBody is how much of Loki's error answer is read to count the refused
+// entries; Loki lists one message per refused entry (grouped when equal), so
+// a batch of thousands of too-old records answers with hundreds of KiB.
+const maxErrBody = 4 << 20
 
 type lokiExporter struct {
 	cfg    *Config
@@ -47,6 +64,9 @@ type lokiExporter struct {
 
 	missingLabels metric.Int64Counter
 	dropped       metric.Int64Counter
+	skippedNames  metric.Int64Counter
+	truncated     metric.Int64Counter
+	lastLimitLog  atomic.Int64
 
 	// Marshal and snappy buffers, reused across pushes: a push request is
 	// hundreds of KiB and would otherwise be garbage twice per push.
@@ -66,12 +86,29 @@ func newExporter(cfg *Config, set component.TelemetrySettings) (*lokiExporter, e
 		return nil, fmt.Errorf("creating missing-labels counter: %w", err)
 	}
 	dropped, err := meter.Int64Counter("otelcol_lokiexporter_dropped_log_records",
-		metric.WithDescription("Log records the Loki exporter dropped for good: reason=conversion (could not be turned into a Loki entry) or rejected (Loki answered with a permanent 4xx)"),
+		metric.WithDescription("Log records the Loki exporter dropped for good. reason=conversion: could not be turned into a Loki entry; "+
+			"line_too_long, max_label_names_per_series, label_name_too_long, label_value_too_long, greater_than_max_sample_age, too_far_in_future: "+
+			"refused before sending by the limits.* checks (Loki's reasons of the same names); "+
+			"rejected: refused by Loki with a permanent 4xx, counted per entry from Loki's answer where it names the refused entries, "+
+			"otherwise every record of the request (an upper bound: Loki may have stored some)"),
 		metric.WithUnit("{records}"))
 	if err != nil {
 		return nil, fmt.Errorf("creating dropped-records counter: %w", err)
 	}
-	return &lokiExporter{cfg: cfg, set: set, tr: tr, missingLabels: missing, dropped: dropped}, nil
+	skipped, err := meter.Int64Counter("otelcol_lokiexporter_skipped_attribute_names",
+		metric.WithDescription("Attribute names (counted per record) left out of the labels (kind=label) or structured metadata (kind=structured_metadata) "+
+			"because no name Loki accepts can be made from them (e.g. only non-ASCII letters); the attribute stays in the line when the format keeps attributes"),
+		metric.WithUnit("{names}"))
+	if err != nil {
+		return nil, fmt.Errorf("creating skipped-names counter: %w", err)
+	}
+	truncated, err := meter.Int64Counter("otelcol_lokiexporter_truncated_log_records",
+		metric.WithDescription("Log records whose line was cut to limits.max_line_size (limits.truncate_long_lines)"),
+		metric.WithUnit("{records}"))
+	if err != nil {
+		return nil, fmt.Errorf("creating truncated-records counter: %w", err)
+	}
+	return &lokiExporter{cfg: cfg, set: set, tr: tr, missingLabels: missing, dropped: dropped, skippedNames: skipped, truncated: truncated}, nil
 }
 
 func (e *lokiExporter) start(ctx context.Context, host component.Host) error {
@@ -95,13 +132,7 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	// The requests below reference the conversion's arena; they are encoded
 	// and sent before pushLogs returns.
 	defer conv.release()
-	if conv.dropped > 0 {
-		e.set.Logger.Info("not all log entries were converted to Loki",
-			zap.Int("dropped", conv.dropped),
-			zap.Int("submitted", ld.LogRecordCount()-conv.dropped),
-			zap.Errors("errors", conv.errs))
-		e.dropped.Add(ctx, int64(conv.dropped), reasonConversion)
-	}
+	e.recordConversion(ctx, ld, conv)
 
 	active := 0
 	for _, tb := range conv.tenants {
@@ -110,6 +141,9 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		}
 	}
 	if active == 0 {
+		if limited := conv.dropped - conv.byReason[dropConversion]; limited > 0 {
+			return consumererror.NewPermanent(fmt.Errorf("failed to transform logs into Loki log streams: all %d records were dropped, %d of them by limits.* (see otelcol_lokiexporter_dropped_log_records)", conv.dropped, limited))
+		}
 		return consumererror.NewPermanent(errors.New("failed to transform logs into Loki log streams"))
 	}
 
@@ -120,12 +154,25 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		if tb.records == 0 {
 			continue
 		}
-		err := e.send(ctx, tb.tenant, conv.pushRequest(tb, lines))
+		req := conv.pushRequest(tb, lines)
+		err := e.send(ctx, tb.tenant, req)
 		if err == nil {
 			continue
 		}
 		if consumererror.IsPermanent(err) {
-			e.dropped.Add(ctx, int64(tb.records), reasonRejected)
+			// Loki stores the valid part of a request it answers 400 to;
+			// count only what it refused, and send nothing again.
+			refused, exact := tb.records, false
+			var rej *rejection
+			if errors.As(err, &rej) {
+				refused, exact = countRefused(rej.body, rej.truncated, req)
+			}
+			if !exact {
+				refused = tb.records
+				e.set.Logger.Info("Loki's answer does not say which entries it refused; counting every record of the request as rejected (an upper bound: Loki may have stored some)",
+					zap.String("tenant", tb.tenant), zap.Int("records", tb.records))
+			}
+			e.dropped.Add(ctx, int64(refused), reasonRejected)
 			if strings.Contains(err.Error(), missingLabelsErrorMsg) {
 				e.missingLabels.Add(ctx, int64(tb.records))
 			}
@@ -160,6 +207,49 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		retry = selectRecords(ld, conv.recTenant, failed)
 	}
 	return consumererror.NewLogs(errors.Join(retryErrs...), retry)
+}
+
+// recordConversion accounts for what the translation dropped or changed.
+func (e *lokiExporter) recordConversion(ctx context.Context, ld plog.Logs, conv *conversion) {
+	if n := conv.byReason[dropConversion]; n > 0 {
+		e.set.Logger.Info("not all log entries were converted to Loki",
+			zap.Int("dropped", n),
+			zap.Int("submitted", ld.LogRecordCount()-conv.dropped),
+			zap.Errors("errors", conv.errs))
+	}
+	limitDrops := 0
+	for r, n := range conv.byReason {
+		if n > 0 {
+			e.dropped.Add(ctx, int64(n), reasonAttrs[r])
+			if dropReason(r) != dropConversion {
+				limitDrops += n
+			}
+		}
+	}
+	if conv.skippedLabelNames > 0 {
+		e.skippedNames.Add(ctx, int64(conv.skippedLabelNames), kindLabel)
+	}
+	if conv.skippedSMNames > 0 {
+		e.skippedNames.Add(ctx, int64(conv.skippedSMNames), kindSM)
+	}
+	if conv.truncated > 0 {
+		e.truncated.Add(ctx, int64(conv.truncated))
+	}
+	if limitDrops == 0 {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := e.lastLimitLog.Load()
+	if now-last < int64(limitLogEvery) || !e.lastLimitLog.CompareAndSwap(last, now) {
+		return
+	}
+	fields := []zap.Field{zap.Int("dropped", limitDrops), zap.Int("batch_records", ld.LogRecordCount())}
+	for r, n := range conv.byReason {
+		if n > 0 && dropReason(r) != dropConversion {
+			fields = append(fields, zap.String(dropReasonNames[r], fmt.Sprintf("%d, e.g. %s", n, conv.examples[r])))
+		}
+	}
+	e.set.Logger.Warn("dropping log records Loki would refuse (limits.*; counted in otelcol_lokiexporter_dropped_log_records, this message at most every "+limitLogEvery.String()+")", fields...)
 }
 
 func tenantError(tenant string, err error) error {
@@ -230,22 +320,51 @@ func (b *pushBuffers) encode(req *push.PushRequest) ([]byte, error) {
 	return snappy.Encode(b.compressed[:cap(b.compressed)], raw), nil
 }
 
+// pooledBody is a request body whose buffers go back to the pool when the
+// HTTP transport closes it. client.Do can return (with the response, or with
+// an error) while the transport is still writing the body, e.g. when Loki
+// answers before reading it all; returning the buffers when Do returned let
+// the next push overwrite bytes still being sent (issue 17). net/http
+// promises to close a request body exactly when it is done with it, possibly
+// from another goroutine after Do has returned.
+type pooledBody struct {
+	bytes.Reader
+	once    sync.Once
+	release func()
+}
+
+func (b *pooledBody) Close() error {
+	b.once.Do(b.release)
+	return nil
+}
+
 func (e *lokiExporter) send(ctx context.Context, tenant string, req *push.PushRequest) error {
 	b, _ := e.bufs.Get().(*pushBuffers)
 	if b == nil {
 		b = &pushBuffers{}
 	}
-	defer e.bufs.Put(b)
-
 	body, err := b.encode(req)
 	if err != nil {
+		e.bufs.Put(b)
 		return consumererror.NewPermanent(err)
 	}
+	rb := &pooledBody{release: func() {
+		// Buffers grown by one huge request are not kept for the next ones.
+		if cap(b.raw) <= maxPooledArena && cap(b.compressed) <= maxPooledArena {
+			e.bufs.Put(b)
+		}
+	}}
+	rb.Reset(body)
 
-	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.Endpoint, bytes.NewReader(body))
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.Endpoint, rb)
 	if err != nil {
+		_ = rb.Close()
 		return consumererror.NewPermanent(fmt.Errorf("building Loki push request: %w", err))
 	}
+	// With a body type net/http does not know it would send chunked; Loki
+	// and proxies in front of it expect a length. No GetBody: the transport
+	// must not re-read a body whose buffer may already be reused.
+	httpReq.ContentLength = int64(len(body))
 	httpReq.Header.Set("Content-Type", "application/x-protobuf")
 	if tenant != "" {
 		// Static headers are applied after this by confighttp, so a
@@ -266,20 +385,49 @@ func (e *lokiExporter) send(ctx context.Context, tenant string, req *push.PushRe
 		return nil
 	}
 
-	scanner := bufio.NewScanner(io.LimitReader(resp.Body, maxErrMsgLen))
-	line := ""
-	if scanner.Scan() {
-		line = scanner.Text()
+	full, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrBody+1))
+	truncated := len(full) > maxErrBody
+	if truncated {
+		full = full[:maxErrBody]
+	}
+	line := string(full)
+	if i := strings.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	if len(line) > maxErrMsgLen {
+		line = line[:maxErrMsgLen]
 	}
 	err = fmt.Errorf("HTTP %d %q: %s", resp.StatusCode, http.StatusText(resp.StatusCode), line)
 	if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
-		return consumererror.NewPermanent(err)
+		return consumererror.NewPermanent(&rejection{err: err, body: string(full), truncated: truncated})
 	}
+	// 429 and 5xx are retried with the whole request. Loki also answers
+	// 500 when one record's structured-metadata name cannot be normalised,
+	// which used to cost the whole batch after 5 minutes of retries. We
+	// prevent that by validating before sending (names: normalizeSMName,
+	// normalizeLabel; limits: addEntry, checkLabels) rather than by
+	// splitting a failed request and retrying the halves: a 5xx is mostly
+	// overload or an ingester failure, where Loki does not say what it
+	// already wrote, so halves would multiply the load while Loki is
+	// struggling and store duplicates of whatever part got through; and a
+	// bisection needs log2(streams) round trips per bad record. Validation
+	// costs nothing on the wire and drops only the offending record or name.
 	if d, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
 		return exporterhelper.NewThrottleRetry(err, d)
 	}
 	return err
 }
+
+// rejection is a permanent 4xx with Loki's whole answer, which names the
+// entries it refused.
+type rejection struct {
+	err       error
+	body      string
+	truncated bool
+}
+
+func (r *rejection) Error() string { return r.err.Error() }
+func (r *rejection) Unwrap() error { return r.err }
 
 // retryAfter reads a Retry-After header in seconds or as an HTTP date; Loki
 // behind a gateway or rate limiter may send one with 429 and 503.

@@ -36,6 +36,9 @@ func startExporter(t *testing.T, url string, mutate func(*Config)) *lokiExporter
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.Endpoint = url
+	// buildLogs stamps records in 2001; the timestamp limits are tested
+	// on their own.
+	cfg.Limits.RejectOldSamplesMaxAge = 0
 	if mutate != nil {
 		mutate(cfg)
 	}
@@ -274,6 +277,7 @@ func TestThroughExporterHelper(t *testing.T) {
 			f := NewFactory()
 			cfg := f.CreateDefaultConfig().(*Config)
 			cfg.Endpoint = s.URL
+			cfg.Limits.RejectOldSamplesMaxAge = 0
 			cfg.QueueSettings = configoptional.None[exporterhelper.QueueBatchConfig]()
 			cfg.InitialInterval = 5 * time.Millisecond
 			cfg.MaxInterval = 20 * time.Millisecond

@@ -50,6 +50,8 @@ func createDefaultConfig() component.Config {
 			Pod:       "pod",
 			Container: "container",
 		},
+		StableInstanceLabel: true,
+		Limits:              defaultLimits(),
 	}
 }
 

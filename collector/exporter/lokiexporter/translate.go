@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/grafana/loki/pkg/push"
@@ -34,6 +35,44 @@ const (
 	attrServiceName       = "service.name"
 	attrServiceNamespace  = "service.namespace"
 	attrServiceInstanceID = "service.instance.id"
+	attrProcessPID        = "process.pid"
+)
+
+// dropReason says why a record was dropped before sending. The limit reasons
+// carry the names Loki uses in loki_discarded_samples_total{reason}, so the
+// two sides of a dashboard line up.
+type dropReason uint8
+
+const (
+	dropConversion dropReason = iota
+	dropLineTooLong
+	dropTooManyLabels
+	dropLabelNameTooLong
+	dropLabelValueTooLong
+	dropTooOld
+	dropTooNew
+	numDropReasons
+)
+
+var dropReasonNames = [numDropReasons]string{
+	dropConversion:        "conversion",
+	dropLineTooLong:       "line_too_long",
+	dropTooManyLabels:     "max_label_names_per_series",
+	dropLabelNameTooLong:  "label_name_too_long",
+	dropLabelValueTooLong: "label_value_too_long",
+	dropTooOld:            "greater_than_max_sample_age",
+	dropTooNew:            "too_far_in_future",
+}
+
+// Bounds of the line arena (issue 17). The reservation for a batch is the
+// recent average line size times the record count, but never more than
+// maxArenaReserve: one 256 KiB line used to make the next 8192-record batch
+// reserve 2 GiB. Lines beyond the reservation grow the arena by append, so
+// big lines cost memory in proportion to their own bytes only. Arenas above
+// maxPooledArena are left to the GC instead of being kept for reuse.
+const (
+	maxArenaReserve = 4 << 20
+	maxPooledArena  = 8 << 20
 )
 
 func isHint(key string) bool {
@@ -89,6 +128,8 @@ type translator struct {
 	format                                 lineFormat
 	k8s                                    []k8sLabel
 	smLogAttrs, smResourceAttrs            bool
+	stableInstance                         bool
+	limits                                 LimitsConfig
 	now                                    func() time.Time
 	// forceSlow sends every record through the reference path; tests use it
 	// to check the cached path against it.
@@ -118,6 +159,8 @@ func newTranslator(cfg *Config) (*translator, error) {
 		format:          f,
 		smLogAttrs:      cfg.StructuredMetadata.LogAttributes,
 		smResourceAttrs: cfg.StructuredMetadata.ResourceAttributes,
+		stableInstance:  cfg.StableInstanceLabel,
+		limits:          cfg.Limits,
 		now:             time.Now,
 	}
 	if k := cfg.KubernetesLabels; k.Enabled {
@@ -141,6 +184,12 @@ type entryRef struct {
 type stream struct {
 	labels  string
 	entries []entryRef
+	// rejected is set when the stream breaks one of Loki's label limits
+	// (reject says which): Loki would refuse all of its entries, so they are
+	// dropped here, alone.
+	rejected     bool
+	reject       dropReason
+	rejectDetail string
 }
 
 // tenantBatch is everything one HTTP request carries: upstream sends one push
@@ -162,15 +211,25 @@ type conversion struct {
 	recTenant []int32 // per record in traversal order: index into tenants, -1 if dropped
 	dropped   int
 	errs      []error
-	arena     []byte
-	sm        []push.LabelAdapter
-	now       int64
+	// byReason counts dropped records per reason (they sum to dropped);
+	// examples keeps the first detail of each for the log line.
+	byReason [numDropReasons]int
+	examples [numDropReasons]string
+	// skippedLabelNames and skippedSMNames count, per record, attribute
+	// names that could not become a name Loki accepts and were left out of
+	// the labels or structured metadata (the attribute stays in the line).
+	skippedLabelNames, skippedSMNames int
+	truncated                         int
+	arena                             []byte
+	sm                                []push.LabelAdapter
+	now                               int64
 
 	kvs       []keyValue
 	resKVs    []keyValue
 	pairs     []labelPair
 	buf       []byte
 	nameCache map[string]string
+	smCache   map[string]string
 	rs        resourceState
 }
 
@@ -180,7 +239,7 @@ func (t *translator) convert(ld plog.Logs) *conversion {
 	if perLine == 0 {
 		perLine = 512
 	}
-	want := int(int64(n)*perLine*9/8 + 64)
+	want := int(min(int64(n)*perLine*9/8+64, maxArenaReserve))
 	var arena []byte
 	if p, ok := t.arenas.Get().(*[]byte); ok && cap(*p) >= want {
 		arena = (*p)[:0]
@@ -193,6 +252,7 @@ func (t *translator) convert(ld plog.Logs) *conversion {
 		recTenant: make([]int32, 0, n),
 		now:       t.now().UnixNano(),
 		nameCache: map[string]string{},
+		smCache:   map[string]string{},
 		arena:     arena,
 	}
 	rls := ld.ResourceLogs()
@@ -208,7 +268,7 @@ func (t *translator) convert(ld plog.Logs) *conversion {
 // release hands the arena back for the next batch. Only call it once nothing
 // built from lines() is referenced any more (the push has completed).
 func (c *conversion) release() {
-	if cap(c.arena) > 0 {
+	if cap(c.arena) > 0 && cap(c.arena) <= maxPooledArena {
 		a := c.arena[:0]
 		c.arena = nil
 		c.tr.arenas.Put(&a)
@@ -256,6 +316,7 @@ type resourceState struct {
 	k8s           []labelPair
 	k8sAttrs      []string
 	hasLevelAttr  bool // a top-level "level" resource attribute that a level label would remove
+	skippedLabels int  // hinted label names Loki cannot accept
 	frag          [2]resourceFragment
 	streams       map[streamKey]*stream
 }
@@ -266,6 +327,9 @@ type resourceFragment struct {
 	kvs  []keyValue
 	sm   []push.LabelAdapter
 	err  error
+	// smSkipped counts resource attribute names Loki refuses as structured
+	// metadata; they stay in kvs, so in the line.
+	smSkipped int
 }
 
 func (c *conversion) convertResource(rl plog.ResourceLogs) {
@@ -287,6 +351,7 @@ func (c *conversion) convertResource(rl plog.ResourceLogs) {
 	if v, ok := res.Get(hintResources); ok {
 		rs.labels = selectLabels(rs.labels, res, v)
 	}
+	rs.labels, rs.skippedLabels = c.keepValidLabels(rs.labels)
 	for _, k := range t.k8s {
 		if v, ok := res.Get(k.attr); ok {
 			rs.k8s = append(rs.k8s, labelPair{k.label, v.AsString()})
@@ -353,10 +418,72 @@ func (t *translator) defaultLabels(dst []rawLabel, res pcommon.Map) []rawLabel {
 	}
 	if t.instanceOn {
 		if inst, ok := res.Get(attrServiceInstanceID); ok {
-			dst = mergeLabel(dst, labelInstance, inst.AsString())
+			dst = mergeLabel(dst, labelInstance, t.instanceLabel(inst.AsString(), res))
 		}
 	}
 	return dst
+}
+
+// instanceLabel is the instance label's value. Upstream uses
+// service.instance.id verbatim. autotel's Python agent (like the OTel SDKs'
+// pre-fork guidance) makes that id unique per process, `<base>-<pid>`, so a
+// gunicorn with two workers fills one stream per worker, and every restart
+// adds more. With stable_instance_label the `-<pid>` suffix is removed when
+// <pid> is exactly the resource's process.pid, giving one stream per
+// container; the full id and process.pid stay in the record (JSON line or
+// structured metadata), since default labels never remove their attribute.
+func (t *translator) instanceLabel(id string, res pcommon.Map) string {
+	if !t.stableInstance {
+		return id
+	}
+	pidVal, ok := res.Get(attrProcessPID)
+	if !ok {
+		return id
+	}
+	pid := pidVal.AsString()
+	if pid == "" || len(id) <= len(pid)+1 || !strings.HasSuffix(id, pid) || id[len(id)-len(pid)-1] != '-' {
+		return id
+	}
+	return id[:len(id)-len(pid)-1]
+}
+
+// keepValidLabels drops the labels whose attribute name cannot become a
+// label name Loki accepts. They are left out before the line is built, so
+// such an attribute stays in the line instead of vanishing.
+func (c *conversion) keepValidLabels(labels []rawLabel) ([]rawLabel, int) {
+	kept := labels[:0]
+	for _, l := range labels {
+		if _, ok := c.labelName(l.raw); ok {
+			kept = append(kept, l)
+		}
+	}
+	return kept, len(labels) - len(kept)
+}
+
+func (c *conversion) labelName(raw string) (string, bool) {
+	name, ok := c.nameCache[raw]
+	if !ok {
+		var valid bool
+		name, valid = normalizeLabel(raw)
+		if !valid {
+			name = ""
+		}
+		c.nameCache[raw] = name
+	}
+	return name, name != ""
+}
+
+func (c *conversion) smName(raw string) (string, bool) {
+	name, ok := c.smCache[raw]
+	if !ok {
+		var valid bool
+		name, valid = normalizeSMName(raw)
+		if !valid {
+			name = ""
+		}
+		c.smCache[raw] = name
+	}
+	return name, name != ""
 }
 
 // selectLabels adds the attributes a hint names, looked up in attrs.
@@ -404,10 +531,18 @@ func lookupAttribute(name string, attrs pcommon.Map) (pcommon.Value, bool) {
 }
 
 func (c *conversion) drop(err error) {
-	c.recTenant = append(c.recTenant, -1)
-	c.dropped++
+	c.dropFor(dropConversion, "")
 	if len(c.errs) < 10 {
 		c.errs = append(c.errs, err)
+	}
+}
+
+func (c *conversion) dropFor(reason dropReason, detail string) {
+	c.recTenant = append(c.recTenant, -1)
+	c.dropped++
+	c.byReason[reason]++
+	if c.examples[reason] == "" {
+		c.examples[reason] = detail
 	}
 }
 
@@ -436,6 +571,7 @@ func (c *conversion) resourceFragment(withLevelRemoved bool) *resourceFragment {
 	f.done = true
 	f.kvs = f.kvs[:0]
 	f.sm = nil
+	f.smSkipped = 0
 	for k, v := range rs.attrs.All() {
 		if isHint(k) || containsRaw(rs.labels, k) || slices.Contains(rs.k8sAttrs, k) || variant == 1 && k == labelLevel {
 			continue
@@ -443,8 +579,7 @@ func (c *conversion) resourceFragment(withLevelRemoved bool) *resourceFragment {
 		f.kvs = append(f.kvs, keyValue{k, v})
 	}
 	if c.tr.smResourceAttrs {
-		f.sm = c.appendSM(nil, f.kvs)
-		f.kvs = f.kvs[:0]
+		f.sm, f.kvs, f.smSkipped = c.appendSM(nil, f.kvs)
 	}
 	if rs.format == formatJSON {
 		f.json, f.err = appendResourcesJSON(f.json[:0], sortDedup(slices.Clone(f.kvs)))
@@ -526,9 +661,11 @@ func (c *conversion) convertFast(scope pcommon.InstrumentationScope, scopeFrag [
 
 	smStart := len(c.sm)
 	c.sm = append(c.sm, frag.sm...)
+	smSkipped := frag.smSkipped
 	if t.smLogAttrs {
-		c.sm = c.appendSM(c.sm, c.kvs)
-		c.kvs = c.kvs[:0]
+		var n int
+		c.sm, c.kvs, n = c.appendSM(c.sm, c.kvs)
+		smSkipped += n
 	}
 
 	lineStart := len(c.arena)
@@ -550,10 +687,13 @@ func (c *conversion) convertFast(scope pcommon.InstrumentationScope, scopeFrag [
 		st = c.streamFor(key.tenant, labels, rs.k8s)
 		rs.streams[key] = st
 	}
-	c.addEntry(key.tenant, st, lr, lineStart, smStart)
+	c.addEntry(key.tenant, st, lr, lineStart, smStart, rs.skippedLabels, smSkipped)
 }
 
-func (c *conversion) addEntry(tenant int32, st *stream, lr plog.LogRecord, lineStart, smStart int) {
+// addEntry applies Loki's per-entry limits to the record just encoded at
+// lineStart/smStart and appends it to its stream, or drops it alone (taking
+// its line and metadata back out of the arenas).
+func (c *conversion) addEntry(tenant int32, st *stream, lr plog.LogRecord, lineStart, smStart, skippedLabels, skippedSM int) {
 	ts := int64(lr.Timestamp())
 	if ts == 0 {
 		ts = int64(lr.ObservedTimestamp())
@@ -561,6 +701,44 @@ func (c *conversion) addEntry(tenant int32, st *stream, lr plog.LogRecord, lineS
 	if ts == 0 {
 		ts = c.now
 	}
+	lim := &c.tr.limits
+	reject := func(reason dropReason, detail func() string) {
+		c.arena = c.arena[:lineStart]
+		c.sm = c.sm[:smStart]
+		d := ""
+		if c.examples[reason] == "" {
+			d = detail()
+		}
+		c.dropFor(reason, d)
+	}
+	if st.rejected {
+		reject(st.reject, func() string { return st.rejectDetail })
+		return
+	}
+	if n := len(c.arena) - lineStart; lim.MaxLineSize > 0 && n > lim.MaxLineSize {
+		if !lim.TruncateLongLines {
+			reject(dropLineTooLong, func() string {
+				return fmt.Sprintf("line of %d bytes in stream %s exceeds max_line_size %d", n, st.labels, lim.MaxLineSize)
+			})
+			return
+		}
+		c.arena = c.arena[:lineStart+utf8Prefix(c.arena[lineStart:], lim.MaxLineSize)]
+		c.truncated++
+	}
+	if lim.RejectOldSamplesMaxAge > 0 && ts < c.now-int64(lim.RejectOldSamplesMaxAge) {
+		reject(dropTooOld, func() string {
+			return fmt.Sprintf("timestamp %s in stream %s is older than reject_old_samples_max_age %s", time.Unix(0, ts).UTC().Format(time.RFC3339), st.labels, lim.RejectOldSamplesMaxAge)
+		})
+		return
+	}
+	if lim.CreationGracePeriod > 0 && ts > c.now+int64(lim.CreationGracePeriod) {
+		reject(dropTooNew, func() string {
+			return fmt.Sprintf("timestamp %s in stream %s is later than now + creation_grace_period %s", time.Unix(0, ts).UTC().Format(time.RFC3339), st.labels, lim.CreationGracePeriod)
+		})
+		return
+	}
+	c.skippedLabelNames += skippedLabels
+	c.skippedSMNames += skippedSM
 	st.entries = append(st.entries, entryRef{
 		ts: ts, lineStart: lineStart, lineN: len(c.arena) - lineStart,
 		smStart: smStart, smN: len(c.sm) - smStart,
@@ -575,13 +753,9 @@ func (c *conversion) streamFor(tenant int32, labels []rawLabel, k8s []labelPair)
 	type named struct{ name, raw, value string }
 	all := make([]named, 0, len(labels)+len(k8s))
 	for _, l := range labels {
-		name, ok := c.nameCache[l.raw]
+		name, ok := c.labelName(l.raw)
 		if !ok {
-			name = normalizeLabel(l.raw)
-			c.nameCache[l.raw] = name
-		}
-		if name == "" {
-			continue // Loki would reject the whole push over an empty label name.
+			continue // callers already left these out (keepValidLabels)
 		}
 		all = append(all, named{name, l.raw, l.value})
 	}
@@ -616,24 +790,66 @@ func (c *conversion) streamFor(tenant int32, labels []rawLabel, k8s []labelPair)
 		return st
 	}
 	st := &stream{labels: string(c.buf)}
+	st.reject, st.rejectDetail, st.rejected = c.tr.checkLabels(st.labels, pairs)
 	tb.index[st.labels] = st
 	tb.streams = append(tb.streams, st)
 	return st
 }
 
-func (c *conversion) appendSM(dst []push.LabelAdapter, kvs []keyValue) []push.LabelAdapter {
-	for _, kv := range kvs {
-		name, ok := c.nameCache[kv.key]
-		if !ok {
-			name = normalizeLabel(kv.key)
-			c.nameCache[kv.key] = name
+// checkLabels applies Loki's stream-label limits (max_label_names_per_series,
+// not counting Loki's own service_name; max_label_name_length;
+// max_label_value_length). pairs are the final, sorted labels.
+func (t *translator) checkLabels(selector string, pairs []labelPair) (dropReason, string, bool) {
+	lim := &t.limits
+	n := len(pairs)
+	for _, p := range pairs {
+		if p.name == "service_name" {
+			n--
 		}
-		if name == "" {
+	}
+	if lim.MaxLabelNamesPerSeries > 0 && n > lim.MaxLabelNamesPerSeries {
+		return dropTooManyLabels, fmt.Sprintf("stream %s has %d label names; max_label_names_per_series %d", selector, n, lim.MaxLabelNamesPerSeries), true
+	}
+	for _, p := range pairs {
+		if lim.MaxLabelNameLength > 0 && len(p.name) > lim.MaxLabelNameLength {
+			return dropLabelNameTooLong, fmt.Sprintf("label name %.64q... (%d bytes) exceeds max_label_name_length %d", p.name, len(p.name), lim.MaxLabelNameLength), true
+		}
+		if lim.MaxLabelValueLength > 0 && len(p.value) > lim.MaxLabelValueLength {
+			return dropLabelValueTooLong, fmt.Sprintf("value of label %q (%d bytes) exceeds max_label_value_length %d", p.name, len(p.value), lim.MaxLabelValueLength), true
+		}
+	}
+	return 0, "", false
+}
+
+// utf8Prefix is the length of the longest prefix of b of at most n bytes that
+// does not end inside a UTF-8 sequence.
+func utf8Prefix(b []byte, n int) int {
+	if n >= len(b) {
+		return len(b)
+	}
+	for i := n; i > 0 && i > n-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			return i
+		}
+	}
+	return n
+}
+
+// appendSM appends the attributes as structured metadata under the names
+// Loki stores them by. Attributes whose name Loki refuses are returned in
+// rest (kvs is reused for it), so the caller keeps them in the line, and
+// counted in skipped.
+func (c *conversion) appendSM(dst []push.LabelAdapter, kvs []keyValue) (out []push.LabelAdapter, rest []keyValue, skipped int) {
+	rest = kvs[:0]
+	for _, kv := range kvs {
+		name, ok := c.smName(kv.key)
+		if !ok {
+			rest = append(rest, kv)
 			continue
 		}
 		dst = append(dst, push.LabelAdapter{Name: name, Value: kv.value.AsString()})
 	}
-	return dst
+	return dst, rest, len(rest)
 }
 
 // appendLine encodes the entry line. attrs are the record's remaining
@@ -743,6 +959,7 @@ func (c *conversion) convertSlow(resource pcommon.Resource, scope pcommon.Instru
 	if v, ok := logAttrs.Get(hintAttributes); ok {
 		labels = selectLabels(labels, logAttrs, v)
 	}
+	labels, skippedLabels := c.keepValidLabels(labels)
 	var k8s []labelPair
 	var k8sAttrs []string
 	for _, k := range t.k8s {
@@ -766,13 +983,16 @@ func (c *conversion) convertSlow(resource pcommon.Resource, scope pcommon.Instru
 	}
 
 	smStart := len(c.sm)
+	smSkipped := 0
 	if t.smResourceAttrs {
-		c.sm = c.appendSM(c.sm, resKVs)
-		resKVs = nil
+		var n int
+		c.sm, resKVs, n = c.appendSM(c.sm, resKVs)
+		smSkipped += n
 	}
 	if t.smLogAttrs {
-		c.sm = c.appendSM(c.sm, logKVs)
-		logKVs = nil
+		var n int
+		c.sm, logKVs, n = c.appendSM(c.sm, logKVs)
+		smSkipped += n
 	}
 
 	frag := &resourceFragment{kvs: resKVs}
@@ -795,7 +1015,7 @@ func (c *conversion) convertSlow(resource pcommon.Resource, scope pcommon.Instru
 	}
 	ti := c.tenantIndex(tenant)
 	st := c.streamFor(ti, labels, k8s)
-	c.addEntry(ti, st, lr, lineStart, smStart)
+	c.addEntry(ti, st, lr, lineStart, smStart, skippedLabels, smSkipped)
 }
 
 // tenantFromHint: the hint names the attribute holding the tenant; resource
@@ -837,13 +1057,20 @@ func addLevelHint(attrs pcommon.Map) {
 // the arena as one string, so every entry's line is a substring of a single
 // allocation.
 func (c *conversion) pushRequest(tb *tenantBatch, lines string) *push.PushRequest {
-	req := &push.PushRequest{Streams: make([]push.Stream, len(tb.streams))}
-	n := 0
+	n, live := 0, 0
 	for _, st := range tb.streams {
 		n += len(st.entries)
+		if len(st.entries) > 0 {
+			live++
+		}
 	}
+	// Streams whose every record was dropped by a limit are left out.
+	req := &push.PushRequest{Streams: make([]push.Stream, 0, live)}
 	entries := make([]push.Entry, 0, n)
-	for i, st := range tb.streams {
+	for _, st := range tb.streams {
+		if len(st.entries) == 0 {
+			continue
+		}
 		first := len(entries)
 		for _, e := range st.entries {
 			pe := push.Entry{
@@ -855,7 +1082,7 @@ func (c *conversion) pushRequest(tb *tenantBatch, lines string) *push.PushReques
 			}
 			entries = append(entries, pe)
 		}
-		req.Streams[i] = push.Stream{Labels: st.labels, Entries: entries[first:len(entries):len(entries)]}
+		req.Streams = append(req.Streams, push.Stream{Labels: st.labels, Entries: entries[first:len(entries):len(entries)]})
 	}
 	return req
 }

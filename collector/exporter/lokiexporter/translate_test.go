@@ -40,6 +40,9 @@ func testTranslator(t *testing.T, mutate func(*Config)) *translator {
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.Endpoint = "http://127.0.0.1:3100/loki/api/v1/push"
+	// The tables use fixed timestamps far from the fake clock below; the
+	// timestamp limits have their own tests.
+	cfg.Limits.RejectOldSamplesMaxAge, cfg.Limits.CreationGracePeriod = 0, 0
 	if mutate != nil {
 		mutate(cfg)
 	}
@@ -296,10 +299,20 @@ func TestTranslateLabelsAndLines(t *testing.T) {
 			wantLine:   `{"body":"x"}`,
 		},
 		{
-			name:       "non-ASCII label names become names Loki accepts",
+			name:       "non-ASCII label names become names Loki accepts, or stay in the line",
 			rec:        recordSpec{res: map[string]any{"ключ": "v", "café": "w", "loki.resource.labels": "ключ,café"}, body: "x"},
-			wantLabels: `{____="v", caf_="w", exporter="OTLP"}`,
-			wantLine:   `{"body":"x"}`,
+			wantLabels: `{caf_="w", exporter="OTLP"}`,
+			wantLine:   `{"body":"x","resources":{"ключ":"v"}}`,
+		},
+		{
+			name: "structured metadata names Loki refuses stay in the line",
+			cfg: func(c *Config) {
+				c.StructuredMetadata = StructuredMetadataConfig{LogAttributes: true, ResourceAttributes: true}
+			},
+			rec:        recordSpec{res: map[string]any{"日本": "r", "service.name": "s"}, attrs: map[string]any{"ключ": "v", "a__b": "w"}, body: "x"},
+			wantLabels: `{exporter="OTLP", job="s"}`,
+			wantLine:   `{"body":"x","attributes":{"ключ":"v"},"resources":{"日本":"r"}}`,
+			wantSM:     map[string]string{"a_b": "w", "service_name": "s"},
 		},
 		{
 			name:       "label values are Go-quoted",
@@ -555,26 +568,81 @@ func randomK8sLogs(r *rand.Rand) plog.Logs {
 }
 
 func TestNormalizeLabel(t *testing.T) {
-	tests := map[string]string{
-		"":                   "",
-		"k8s.namespace.name": "k8s_namespace_name",
-		"http-route":         "http_route",
-		"0abc":               "key_0abc",
-		"_abc":               "key_abc",
-		"__abc":              "__abc",
-		"a b/c":              "a_b_c",
-		"ключ":               "____",
-		"naïve":              "na_ve",
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"", "", false},
+		{"k8s.namespace.name", "k8s_namespace_name", true},
+		{"http-route", "http_route", true},
+		{"0abc", "key_0abc", true},
+		{"_abc", "key_abc", true},
+		{"__abc", "__abc", true},
+		{"a b/c", "a_b_c", true},
+		{"naïve", "na_ve", true},
+		{"café", "caf_", true},
+		// Nothing Loki accepts can be made of these: skipped, not sent as
+		// "____" (which made Loki fail the whole push).
+		{"ключ", "____", false},
+		{"日本", "__", false},
+		{"-", "key_", true}, // upstream's rule: a lone '_' gets "key"
+		{"__", "__", false},
 	}
-	for in, want := range tests {
-		if got := normalizeLabel(in); got != want {
-			t.Errorf("normalizeLabel(%q) = %q, want %q", in, got, want)
+	for _, tt := range tests {
+		got, ok := normalizeLabel(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("normalizeLabel(%q) = %q, %v, want %q, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
-		if got := normalizeLabel(in); got != "" && !validLabelName(got) {
-			t.Errorf("normalizeLabel(%q) = %q, which Loki rejects", in, got)
+		if ok && !validLabelName(got) {
+			t.Errorf("normalizeLabel(%q) = %q, which Loki rejects", tt.in, got)
 		}
 	}
-	if !strings.Contains(normalizeLabel("ä1"), "_1") {
+	if got, _ := normalizeLabel("ä1"); !strings.Contains(got, "_1") {
 		t.Errorf("digits after a replaced rune must survive")
+	}
+}
+
+// TestNormalizeSMName pins Loki's structured-metadata name rule (Prometheus
+// otlptranslator LabelNamer, zero configuration, as Loki v3 uses it); the
+// refused rows are the names that made Loki answer the whole push with 500.
+func TestNormalizeSMName(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"http.method", "http_method", true},
+		{"k8s.pod.name", "k8s_pod_name", true},
+		{"label:with:colons", "label_with_colons", true},
+		{"label!with&special$chars)", "label_with_special_chars_", true},
+		{"label_with_foreign_characters_字符", "label_with_foreign_characters_", true},
+		{"123label", "key_123label", true},
+		{"_label_starting_with_underscore", "_label_starting_with_underscore", true},
+		{"__label_starting_with_2underscores", "_label_starting_with_2underscores", true},
+		{"label__with__double__underscores", "label_with_double_underscores", true},
+		{"__reserved__label__name__", "__reserved_label_name__", true},
+		{"trailing_underscores___", "trailing_underscores_", true},
+		{"naïve", "na_ve", true},
+		{"Ωmega", "_mega", true},
+		{"9", "key_9", true},
+		{"", "", false},
+		{"ключ", "_", false},
+		{"ようこそ", "_", false},
+		{"____", "____", false},
+		{"__", "_", false},
+		{" ", "_", false},
+		{"-_-", "_", false},
+		{"__é__", "_____", false},
+	}
+	for _, tt := range tests {
+		got, ok := normalizeSMName(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("normalizeSMName(%q) = %q, %v, want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+		if ok {
+			// What we send is what Loki stores: its rule is idempotent.
+			if again, _ := normalizeSMName(got); again != got {
+				t.Errorf("normalizeSMName(%q) = %q but Loki would store it as %q", tt.in, got, again)
+			}
+		}
 	}
 }

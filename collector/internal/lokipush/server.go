@@ -44,6 +44,9 @@ type Server struct {
 	// compared for identical output regardless of stream and request order.
 	fingerprint uint64
 
+	// loki, when set (StartLoki), makes the endpoint validate like Loki.
+	loki *Limits
+
 	srv *http.Server
 	URL string // the push URL
 }
@@ -102,6 +105,21 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	status := http.StatusNoContent
+	if s.loki != nil {
+		ans := s.loki.validate(&req)
+		if ans.status >= 500 || ans.status != 0 && len(ans.keep) == 0 {
+			http.Error(w, ans.body, ans.status)
+			return
+		}
+		req.Streams = ans.keep
+		if ans.status != 0 {
+			// Loki stored the valid part, and says what it refused.
+			status = ans.status
+			defer http.Error(w, ans.body, status)
+		}
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.bytes += int64(len(compressed))
@@ -124,7 +142,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			s.entries = append(s.entries, Entry{tenant, st.Labels, e.Timestamp.UnixNano(), e.Line, sm})
 		}
 	}
-	w.WriteHeader(http.StatusNoContent)
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
+	}
 }
 
 func entryHash(tenant, labels string, e push.Entry) uint64 {
