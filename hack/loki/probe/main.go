@@ -251,6 +251,15 @@ func cases(run string) []probeCase {
 		stream{lbl(run, id), []entry{
 			{age: time.Second, line: id + " same", sm: []push.LabelAdapter{{Name: "k", Value: "1"}}},
 			{age: time.Second, line: id + " same", sm: []push.LabelAdapter{{Name: "k", Value: "2"}}}}}))
+
+	// Last, as it spends the tenant's rate-limit budget: one push larger
+	// than the default ingestion burst (ingestion_burst_size_mb 6).
+	id = "rate-limit"
+	var big []entry
+	for i := 0; i < 28; i++ {
+		big = append(big, entry{age: time.Duration(28-i) * time.Millisecond, line: fmt.Sprintf("%s %02d %s", id, i, strings.Repeat("z", 256*1024-len(id)-4))})
+	}
+	add(id, "one push over the ingestion burst (28 lines of 256 KiB = 7 MiB)", one("1 stream, 28 entries of 262144 bytes", stream{lbl(run, id), big}))
 	return c
 }
 
