@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: run run-cluster test test-go test-clients test-agent test-collector bench-collector test-chart test-logpath chart-sync helm cluster-up cluster-down cluster-status images e2e demo demo-down test-demo unit generate verify-generated build bench kube-binaries vet
+.PHONY: run run-cluster test test-go test-clients test-agent test-collector test-loki bench-collector test-chart test-logpath chart-sync helm cluster-up cluster-down cluster-status images e2e demo demo-down test-demo unit generate verify-generated build bench kube-binaries vet
 
 ## run: bring up a local control plane and run the operator against it
 ## (or, with KUBECONFIG set, run the operator against that cluster).
@@ -14,7 +14,7 @@ run-cluster:
 	$(GO) run ./cmd/operator $(ARGS)
 
 ## test: everything CI runs.
-test: verify-generated vet test-go test-clients test-agent test-collector test-chart test-logpath
+test: verify-generated vet test-go test-clients test-agent test-collector test-loki test-chart test-logpath
 
 ## test-go: unit, golden and API-server tests of the operator module.
 test-go:
@@ -24,6 +24,11 @@ test-go:
 ## Loki-protocol store (VictoriaLogs, installed by hack/collector-victorialogs.sh).
 test-collector:
 	$(MAKE) -C collector test
+
+## test-loki: the Loki exporter's edge cases (names, limits, drop counts,
+## stable streams) against a real Grafana Loki built by hack/loki.sh.
+test-loki:
+	$(MAKE) -C collector loki
 
 ## bench-collector: records/s, CPU-s per million records and peak RSS,
 ## against upstream's last Loki exporter (v0.130.0) in the same run.
