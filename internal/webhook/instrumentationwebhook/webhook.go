@@ -33,7 +33,20 @@ type Images struct {
 
 // PythonAgentAnnotation = "logs" on an Instrumentation defaults its
 // spec.python.image to autotel's log agent instead of upstream's image.
+// It switches existing Instrumentations too, both ways, as long as
+// spec.python.image holds an image defaulting chose (see Default).
 const PythonAgentAnnotation = "autotel.io/python-agent"
+
+// PythonAgentLogs is the PythonAgentAnnotation value that selects autotel's
+// log agent.
+const PythonAgentLogs = "logs"
+
+// DefaultPythonLogsImageAnnotation records the log agent image defaulting
+// put into spec.python.image, the way upstream's
+// instrumentation.opentelemetry.io/default-auto-instrumentation-python-image
+// records its own default: an image equal to it was chosen by autotel, not
+// the user, so removing PythonAgentAnnotation may switch it back.
+const DefaultPythonLogsImageAnnotation = "autotel.io/default-python-logs-image"
 
 // DefaultPythonLogsImage is the image agent/python/image builds.
 const DefaultPythonLogsImage = "autotel/autoinstrumentation-python-logs:0.1.0"
@@ -116,10 +129,9 @@ func (w *Webhook) Default(_ context.Context, inst *v1alpha1.Instrumentation) err
 
 	setIfEmpty(&s.Java.Image, images.Java)
 	setIfEmpty(&s.NodeJS.Image, images.NodeJS)
-	if inst.Annotations[PythonAgentAnnotation] == "logs" {
-		setIfEmpty(&s.Python.Image, images.PythonLogs)
-	}
-	setIfEmpty(&s.Python.Image, images.Python)
+	// Before the default-image annotations below are rewritten: what they
+	// held tells images defaulting chose from images the user chose.
+	defaultPythonImage(inst, images)
 	setIfEmpty(&s.DotNet.Image, images.DotNet)
 	setIfEmpty(&s.Go.Image, images.Go)
 	setIfEmpty(&s.ApacheHttpd.Image, images.ApacheHttpd)
@@ -159,6 +171,46 @@ func (w *Webhook) Default(_ context.Context, inst *v1alpha1.Instrumentation) err
 	return nil
 }
 
+// defaultPythonImage picks spec.python.image from PythonAgentAnnotation
+// on every admission, not only on create: the image is filled when the
+// Instrumentation is first stored, so an annotation added (or removed)
+// later must be able to replace an image that defaulting chose. An image
+// the user chose is never replaced; validate warns that the annotation is
+// then ignored.
+func defaultPythonImage(inst *v1alpha1.Instrumentation, images Images) {
+	img := &inst.Spec.Python.Image
+	// What earlier admissions recorded: the upstream default of the
+	// operator version that filled the image (it may have changed since),
+	// and the log agent image autotel filled, if any.
+	recordedUpstream := inst.Annotations[instrumentation.DefaultImageAnnotation(instrumentation.Python)]
+	recordedLogs := inst.Annotations[DefaultPythonLogsImageAnnotation]
+	upstreamDefault := *img == images.Python || (recordedUpstream != "" && *img == recordedUpstream)
+	logsDefault := recordedLogs != "" && *img == recordedLogs
+	defaulted := *img == "" || upstreamDefault || logsDefault
+
+	if inst.Annotations[PythonAgentAnnotation] == PythonAgentLogs {
+		if defaulted && *img != images.PythonLogs {
+			*img = images.PythonLogs
+			logsDefault = true
+		}
+	} else if *img == "" || logsDefault {
+		// Annotation absent (or removed): back to upstream's agent.
+		*img = images.Python
+		logsDefault = false
+	}
+
+	if logsDefault {
+		if inst.Annotations == nil {
+			inst.Annotations = map[string]string{}
+		}
+		inst.Annotations[DefaultPythonLogsImageAnnotation] = *img
+	} else {
+		// The user replaced it (or it was never ours): nothing to switch
+		// back later.
+		delete(inst.Annotations, DefaultPythonLogsImageAnnotation)
+	}
+}
+
 func setIfEmpty(field *string, value string) {
 	if *field == "" {
 		*field = value
@@ -186,13 +238,35 @@ func defaultResources(r *corev1.ResourceRequirements, requestCPU, requestMemory 
 // ValidateCreate rejects Instrumentations whose sampler or volumes cannot
 // be turned into a working injection, and warns about likely mistakes.
 func (w *Webhook) ValidateCreate(_ context.Context, inst *v1alpha1.Instrumentation) (admission.Warnings, error) {
-	return validate(inst)
+	warnings, err := validate(inst)
+	return append(warnings, pythonAgentWarnings(inst, w.Images.orDefaults())...), err
 }
 
 // ValidateUpdate judges the new object only: an old invalid one must be
 // fixable.
 func (w *Webhook) ValidateUpdate(_ context.Context, _, inst *v1alpha1.Instrumentation) (admission.Warnings, error) {
-	return validate(inst)
+	warnings, err := validate(inst)
+	return append(warnings, pythonAgentWarnings(inst, w.Images.orDefaults())...), err
+}
+
+// pythonAgentWarnings tells the user when PythonAgentAnnotation has no
+// effect, instead of leaving pods silently on another agent. Validation
+// sees the object after defaulting, so an image still differing from the
+// log agent's is one the user chose.
+func pythonAgentWarnings(inst *v1alpha1.Instrumentation, images Images) []string {
+	value, ok := inst.Annotations[PythonAgentAnnotation]
+	switch {
+	case !ok:
+		return nil
+	case value != PythonAgentLogs:
+		return []string{fmt.Sprintf("annotation %s: %q is not recognized and is ignored; set it to %q for autotel's Python log agent, or remove it for upstream's agent",
+			PythonAgentAnnotation, value, PythonAgentLogs)}
+	case inst.Spec.Python.Image != images.PythonLogs:
+		return []string{fmt.Sprintf("annotation %s: %s is ignored because spec.python.image is set to %q; to use autotel's Python log agent (%s), clear spec.python.image "+
+			"(kubectl patch instrumentation %s -n %s --type=json -p '[{\"op\":\"remove\",\"path\":\"/spec/python/image\"}]'), or remove the annotation to keep your image",
+			PythonAgentAnnotation, PythonAgentLogs, inst.Spec.Python.Image, images.PythonLogs, inst.Name, inst.Namespace)}
+	}
+	return nil
 }
 
 // ValidateDelete applies the same checks. Unlike upstream, a delete is never refused: an object stored before the
