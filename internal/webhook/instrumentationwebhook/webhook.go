@@ -5,12 +5,15 @@ package instrumentationwebhook
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -123,7 +126,7 @@ func (w *Webhook) SetupWithManager(mgr ctrl.Manager) error {
 // Default stores the agent images and init container resources an
 // Instrumentation resolves to, so later operator upgrades do not silently
 // change what existing workloads get.
-func (w *Webhook) Default(_ context.Context, inst *v1alpha1.Instrumentation) error {
+func (w *Webhook) Default(ctx context.Context, inst *v1alpha1.Instrumentation) error {
 	images := w.Images.orDefaults()
 	s := &inst.Spec
 
@@ -131,7 +134,9 @@ func (w *Webhook) Default(_ context.Context, inst *v1alpha1.Instrumentation) err
 	setIfEmpty(&s.NodeJS.Image, images.NodeJS)
 	// Before the default-image annotations below are rewritten: what they
 	// held tells images defaulting chose from images the user chose.
-	defaultPythonImage(inst, images)
+	if err := defaultPythonImage(ctx, inst, images); err != nil {
+		return err
+	}
 	setIfEmpty(&s.DotNet.Image, images.DotNet)
 	setIfEmpty(&s.Go.Image, images.Go)
 	setIfEmpty(&s.ApacheHttpd.Image, images.ApacheHttpd)
@@ -177,16 +182,25 @@ func (w *Webhook) Default(_ context.Context, inst *v1alpha1.Instrumentation) err
 // later must be able to replace an image that defaulting chose. An image
 // the user chose is never replaced; validate warns that the annotation is
 // then ignored.
-func defaultPythonImage(inst *v1alpha1.Instrumentation, images Images) {
-	img := &inst.Spec.Python.Image
+func defaultPythonImage(ctx context.Context, inst *v1alpha1.Instrumentation, images Images) error {
 	// What earlier admissions recorded: the upstream default of the
 	// operator version that filled the image (it may have changed since),
-	// and the log agent image autotel filled, if any.
-	recordedUpstream := inst.Annotations[instrumentation.DefaultImageAnnotation(instrumentation.Python)]
-	recordedLogs := inst.Annotations[DefaultPythonLogsImageAnnotation]
-	upstreamDefault := *img == images.Python || (recordedUpstream != "" && *img == recordedUpstream)
-	logsDefault := recordedLogs != "" && *img == recordedLogs
-	defaulted := *img == "" || upstreamDefault || logsDefault
+	// and the log agent image autotel filled, if any. They are read from
+	// the stored object too: a server-side apply that drops the agent
+	// annotation drops the whole annotation map from the request, records
+	// included, though they were never the applier's.
+	upstreamKey := instrumentation.DefaultImageAnnotation(instrumentation.Python)
+	recordedUpstream := []string{images.Python, inst.Annotations[upstreamKey]}
+	recordedLogs := []string{inst.Annotations[DefaultPythonLogsImageAnnotation]}
+	if old, err := storedObject(ctx); err != nil {
+		return err
+	} else if old != nil {
+		recordedUpstream = append(recordedUpstream, old.Annotations[upstreamKey])
+		recordedLogs = append(recordedLogs, old.Annotations[DefaultPythonLogsImageAnnotation])
+	}
+	img := &inst.Spec.Python.Image
+	logsDefault := *img != "" && slices.Contains(recordedLogs, *img)
+	defaulted := *img == "" || logsDefault || slices.Contains(recordedUpstream, *img)
 
 	if inst.Annotations[PythonAgentAnnotation] == PythonAgentLogs {
 		if defaulted && *img != images.PythonLogs {
@@ -209,6 +223,22 @@ func defaultPythonImage(inst *v1alpha1.Instrumentation, images Images) {
 		// back later.
 		delete(inst.Annotations, DefaultPythonLogsImageAnnotation)
 	}
+	return nil
+}
+
+// storedObject is the Instrumentation as stored before an UPDATE, from the
+// admission request; nil for other operations and outside admission (the
+// CLI and tests call Default directly).
+func storedObject(ctx context.Context) (*v1alpha1.Instrumentation, error) {
+	req, err := admission.RequestFromContext(ctx)
+	if err != nil || req.Operation != admissionv1.Update || len(req.OldObject.Raw) == 0 {
+		return nil, nil //nolint:nilerr // no admission request: nothing stored to consult
+	}
+	var old v1alpha1.Instrumentation
+	if err := json.Unmarshal(req.OldObject.Raw, &old); err != nil {
+		return nil, fmt.Errorf("decoding the stored Instrumentation %s/%s from the admission request: %w", req.Namespace, req.Name, err)
+	}
+	return &old, nil
 }
 
 func setIfEmpty(field *string, value string) {

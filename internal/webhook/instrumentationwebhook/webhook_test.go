@@ -2,6 +2,7 @@ package instrumentationwebhook
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"maps"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -534,6 +536,49 @@ func TestPythonAgentSwitch(t *testing.T) {
 				t.Errorf("second admission changed the object:\n%+v\n%+v", again.ObjectMeta, inst.ObjectMeta)
 			}
 		})
+	}
+}
+
+// TestPythonAgentSwitchReadsStoredRecords: an update whose object lost the
+// record annotations (server-side apply drops the whole annotation map when
+// the applier drops its last annotation) still switches back, from the
+// records of the stored object in the admission request.
+func TestPythonAgentSwitchReadsStoredRecords(t *testing.T) {
+	imgs := Images{Python: "upstream:new", PythonLogs: "logs:new"}
+	stored := &v1alpha1.Instrumentation{ObjectMeta: metav1.ObjectMeta{Name: "py", Namespace: "app", Annotations: map[string]string{
+		PythonAgentAnnotation: "logs", DefaultPythonLogsImageAnnotation: "logs:new", defaultAnn("python"): "upstream:old",
+	}}}
+	raw, err := json.Marshal(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	update := func(op admissionv1.Operation, annotations map[string]string, image string) *v1alpha1.Instrumentation {
+		t.Helper()
+		ctx := admission.NewContextWithRequest(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+			Operation: op, Name: "py", Namespace: "app", OldObject: runtime.RawExtension{Raw: raw},
+		}})
+		inst := &v1alpha1.Instrumentation{ObjectMeta: metav1.ObjectMeta{Name: "py", Namespace: "app", Annotations: annotations}}
+		inst.Spec.Python.Image = image
+		if err := (&Webhook{Images: imgs}).Default(ctx, inst); err != nil {
+			t.Fatal(err)
+		}
+		return inst
+	}
+	if got := update(admissionv1.Update, nil, "logs:new").Spec.Python.Image; got != "upstream:new" {
+		t.Errorf("annotation and records dropped from the request: image %q, want upstream's", got)
+	}
+	if got := update(admissionv1.Update, map[string]string{PythonAgentAnnotation: "logs"}, "upstream:old").Spec.Python.Image; got != "logs:new" {
+		t.Errorf("old upstream default recorded only in the stored object: image %q, want the log agent", got)
+	}
+	// Only UPDATE has a stored object; a CREATE's OldObject is not consulted.
+	if got := update(admissionv1.Create, nil, "logs:new").Spec.Python.Image; got != "logs:new" {
+		t.Errorf("create: image %q, want the named log agent kept", got)
+	}
+	ctx := admission.NewContextWithRequest(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		Operation: admissionv1.Update, Name: "py", Namespace: "app", OldObject: runtime.RawExtension{Raw: []byte("{not json")},
+	}})
+	if err := (&Webhook{}).Default(ctx, &v1alpha1.Instrumentation{}); err == nil || !strings.Contains(err.Error(), "stored Instrumentation app/py") {
+		t.Errorf("undecodable stored object: error %v, want one naming it", err)
 	}
 }
 
