@@ -11,10 +11,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
@@ -57,9 +54,6 @@ func setupCerts(mgr manager.Manager, o Options, log logr.Logger) (<-chan struct{
 		close(ready)
 		return ready, nil
 	}
-	if err := ensureSecret(mgr.GetConfig(), o.Certs.Secret); err != nil {
-		return nil, err
-	}
 	var webhooks []rotator.WebhookInfo
 	if o.Certs.MutatingName != "" {
 		webhooks = append(webhooks, rotator.WebhookInfo{Name: o.Certs.MutatingName, Type: rotator.Mutating})
@@ -87,8 +81,15 @@ func setupCerts(mgr manager.Manager, o Options, log logr.Logger) (<-chan struct{
 		RequireLeaderElection: false,
 		ControllerName:        o.Certs.ControllerName,
 	}
-	if err := rotator.AddRotator(mgr, cr); err != nil {
+	// The rotator writes with a client that settles update conflicts with
+	// other replicas instead of reporting them as errors.
+	writer := &conflictAwareClient{Client: mgr.GetClient(), latest: mgr.GetAPIReader(), cr: cr, log: log}
+	if err := rotator.AddRotator(rotatorManager{Manager: mgr, client: writer}, cr); err != nil {
 		return nil, fmt.Errorf("adding certificate rotator: %w", err)
+	}
+	// After AddRotator, which fills cr's defaults the certificates use.
+	if err := bootstrapSecret(context.Background(), mgr.GetConfig(), cr, log); err != nil {
+		return nil, err
 	}
 	if o.Certs.WriteFiles {
 		if err := mgr.Add(&secretFiles{reader: mgr.GetAPIReader(), key: o.Certs.Secret, dir: o.CertDir, log: log.WithName("cert-files")}); err != nil {
@@ -100,29 +101,6 @@ func setupCerts(mgr manager.Manager, o Options, log logr.Logger) (<-chan struct{
 		close(ready)
 	}()
 	return ready, nil
-}
-
-// ensureSecret creates the (empty) Secret the rotator fills: the rotator
-// only updates, so a fresh install without a chart would otherwise wait.
-func ensureSecret(cfg *rest.Config, key types.NamespacedName) error {
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		return fmt.Errorf("creating client: %w", err)
-	}
-	var s corev1.Secret
-	err = c.Get(context.Background(), key, &s)
-	if err == nil {
-		return nil
-	}
-	if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("reading webhook certificate secret %s: %w", key, err)
-	}
-	s = corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
-		Labels: map[string]string{"app.kubernetes.io/managed-by": "autotel-operator"}}, Type: corev1.SecretTypeOpaque}
-	if err := c.Create(context.Background(), &s); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating webhook certificate secret %s: %w", key, err)
-	}
-	return nil
 }
 
 // secretFiles mirrors the certificate Secret into the cert dir, for an

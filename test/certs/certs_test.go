@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -55,6 +56,13 @@ func freePort(t *testing.T) int {
 // and time-shortened lifetimes.
 func startOperator(t *testing.T, te *envtest.Environment, port int) *operatorProc {
 	t.Helper()
+	return startOperatorWith(t, te, port, zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel())), nil)
+}
+
+// startOperatorWith is startOperator with the replica's logger and a hook
+// to adjust its options.
+func startOperatorWith(t *testing.T, te *envtest.Environment, port int, log logr.Logger, adjust func(*operator.Options)) *operatorProc {
+	t.Helper()
 	o := operator.DefaultOptions()
 	o.MetricsAddr, o.ProbeAddr = "0", "0"
 	o.WebhookHost, o.WebhookPort = "127.0.0.1", port
@@ -70,7 +78,10 @@ func startOperator(t *testing.T, te *envtest.Environment, port int) *operatorPro
 	// ahead). Checked every second.
 	o.Certs.CADuration, o.Certs.ServerDuration = 90*time.Second, 40*time.Second
 	o.Certs.Lookahead, o.Certs.CheckEvery = 30*time.Second, time.Second
-	mgr, err := operator.NewManager(te.Config, o, zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
+	if adjust != nil {
+		adjust(&o)
+	}
+	mgr, err := operator.NewManager(te.Config, o, log)
 	if err != nil {
 		t.Fatal(err)
 	}
