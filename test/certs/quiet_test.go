@@ -108,16 +108,20 @@ func (s captureSink) WithName(name string) logr.LogSink {
 	return s
 }
 
-var (
-	globalCapture   atomic.Pointer[logCapture]
-	globalLoggerSet sync.Once
-)
+var globalCapture atomic.Pointer[logCapture]
+
+// TestMain sets controller-runtime's global logger before any test runs:
+// loggers derived from it at package init (cert-controller's) are bound
+// once, to a sink that discards, if it is not set within 30 seconds.
+func TestMain(m *testing.M) {
+	logf.SetLogger(logr.New(captureSink{target: &globalCapture}))
+	os.Exit(m.Run())
+}
 
 // captureLogs routes the operator's logger and controller-runtime's global
 // one (cert-controller's) into a fresh capture for this test.
 func captureLogs(t *testing.T) (*logCapture, logr.Logger) {
 	t.Helper()
-	globalLoggerSet.Do(func() { logf.SetLogger(logr.New(captureSink{target: &globalCapture})) })
 	c := &logCapture{}
 	globalCapture.Store(c)
 	t.Cleanup(func() { globalCapture.CompareAndSwap(c, nil) })
