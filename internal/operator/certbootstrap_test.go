@@ -2,6 +2,8 @@ package operator
 
 import (
 	"crypto/x509"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -88,5 +90,45 @@ func TestSetCABundle(t *testing.T) {
 	}
 	if changed, err := setCABundle(wh, "new"); err != nil || changed {
 		t.Errorf("second setCABundle = %v, %v; want unchanged", changed, err)
+	}
+}
+
+// TestWriteFilesAtomically: each generation replaces all files at once
+// behind symlinks, the previous one is removed, and plain files left by an
+// earlier version are taken over.
+func TestWriteFilesAtomically(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), []byte("plain"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for _, gen := range []string{"1", "2"} {
+		if err := writeFilesAtomically(dir, map[string][]byte{"tls.crt": []byte("crt" + gen), "tls.key": []byte("key" + gen)}); err != nil {
+			t.Fatal(err)
+		}
+		if read("tls.crt") != "crt"+gen || read("tls.key") != "key"+gen {
+			t.Errorf("generation %s: files hold %q / %q", gen, read("tls.crt"), read("tls.key"))
+		}
+		if target, err := os.Readlink(filepath.Join(dir, "tls.crt")); err != nil || target != filepath.Join(dataLink, "tls.crt") {
+			t.Errorf("tls.crt is not a symlink into %s: %q %v", dataLink, target, err)
+		}
+	}
+	gens, err := filepath.Glob(filepath.Join(dir, dataLink+"-*"))
+	if err != nil || len(gens) != 1 {
+		t.Errorf("generations left: %v %v, want only the current one", gens, err)
+	}
+	// Unchanged content writes nothing.
+	if err := writeFilesAtomically(dir, map[string][]byte{"tls.crt": []byte("crt2"), "tls.key": []byte("key2")}); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := filepath.Glob(filepath.Join(dir, dataLink+"-*")); len(again) != 1 || again[0] != gens[0] {
+		t.Errorf("unchanged files rewritten: %v", again)
 	}
 }
