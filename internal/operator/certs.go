@@ -11,10 +11,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
@@ -57,9 +54,6 @@ func setupCerts(mgr manager.Manager, o Options, log logr.Logger) (<-chan struct{
 		close(ready)
 		return ready, nil
 	}
-	if err := ensureSecret(mgr.GetConfig(), o.Certs.Secret); err != nil {
-		return nil, err
-	}
 	var webhooks []rotator.WebhookInfo
 	if o.Certs.MutatingName != "" {
 		webhooks = append(webhooks, rotator.WebhookInfo{Name: o.Certs.MutatingName, Type: rotator.Mutating})
@@ -87,8 +81,15 @@ func setupCerts(mgr manager.Manager, o Options, log logr.Logger) (<-chan struct{
 		RequireLeaderElection: false,
 		ControllerName:        o.Certs.ControllerName,
 	}
-	if err := rotator.AddRotator(mgr, cr); err != nil {
+	// The rotator writes with a client that settles update conflicts with
+	// other replicas instead of reporting them as errors.
+	writer := &conflictAwareClient{Client: mgr.GetClient(), latest: mgr.GetAPIReader(), cr: cr, log: log}
+	if err := rotator.AddRotator(rotatorManager{Manager: mgr, client: writer}, cr); err != nil {
 		return nil, fmt.Errorf("adding certificate rotator: %w", err)
+	}
+	// After AddRotator, which fills cr's defaults the certificates use.
+	if err := bootstrapSecret(context.Background(), mgr.GetConfig(), cr, log); err != nil {
+		return nil, err
 	}
 	if o.Certs.WriteFiles {
 		if err := mgr.Add(&secretFiles{reader: mgr.GetAPIReader(), key: o.Certs.Secret, dir: o.CertDir, log: log.WithName("cert-files")}); err != nil {
@@ -100,29 +101,6 @@ func setupCerts(mgr manager.Manager, o Options, log logr.Logger) (<-chan struct{
 		close(ready)
 	}()
 	return ready, nil
-}
-
-// ensureSecret creates the (empty) Secret the rotator fills: the rotator
-// only updates, so a fresh install without a chart would otherwise wait.
-func ensureSecret(cfg *rest.Config, key types.NamespacedName) error {
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		return fmt.Errorf("creating client: %w", err)
-	}
-	var s corev1.Secret
-	err = c.Get(context.Background(), key, &s)
-	if err == nil {
-		return nil
-	}
-	if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("reading webhook certificate secret %s: %w", key, err)
-	}
-	s = corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
-		Labels: map[string]string{"app.kubernetes.io/managed-by": "autotel-operator"}}, Type: corev1.SecretTypeOpaque}
-	if err := c.Create(context.Background(), &s); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating webhook certificate secret %s: %w", key, err)
-	}
-	return nil
 }
 
 // secretFiles mirrors the certificate Secret into the cert dir, for an
@@ -142,11 +120,13 @@ func (s *secretFiles) Start(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		var secret corev1.Secret
-		if err := s.reader.Get(ctx, s.key, &secret); err == nil {
-			for _, name := range []string{"tls.crt", "tls.key", "ca.crt"} {
-				if err := writeIfChanged(filepath.Join(s.dir, name), secret.Data[name]); err != nil {
-					s.log.Error(err, "writing certificate file", "file", name)
-				}
+		if err := s.reader.Get(ctx, s.key, &secret); err == nil && len(secret.Data["tls.crt"]) > 0 && len(secret.Data["tls.key"]) > 0 {
+			files := map[string][]byte{"tls.crt": secret.Data["tls.crt"], "tls.key": secret.Data["tls.key"]}
+			if ca := secret.Data["ca.crt"]; len(ca) > 0 {
+				files["ca.crt"] = ca
+			}
+			if err := writeFilesAtomically(s.dir, files); err != nil {
+				s.log.Error(err, "writing the webhook certificate files", "dir", s.dir)
 			}
 		}
 		select {
@@ -157,21 +137,74 @@ func (s *secretFiles) Start(ctx context.Context) error {
 	}
 }
 
-// writeIfChanged replaces a file atomically, so the watcher never reads
-// half a certificate.
-func writeIfChanged(path string, data []byte) error {
-	if len(data) == 0 {
+// dataLink names the symlink to the current generation of files.
+const dataLink = "..data"
+
+// writeFilesAtomically replaces all files at once, the way the kubelet
+// updates a mounted Secret: each name is a symlink into ..data, itself a
+// symlink to a folder holding one generation, swapped by a rename. Renaming
+// the files one by one would let the webhook server's certificate watcher
+// read a new tls.crt with the old tls.key and log an error on every
+// rotation.
+func writeFilesAtomically(dir string, files map[string][]byte) error {
+	same := true
+	for name, data := range files {
+		if old, err := os.ReadFile(filepath.Join(dir, name)); err != nil || !bytes.Equal(old, data) {
+			same = false
+			break
+		}
+	}
+	if same {
 		return nil
 	}
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
-		return nil
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	gen, err := os.MkdirTemp(dir, dataLink+"-")
+	if err != nil {
+		return fmt.Errorf("creating a folder for the new files: %w", err)
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(gen, name), data, 0o600); err != nil {
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
+	}
+	previous, _ := os.Readlink(filepath.Join(dir, dataLink))
+	if err := replaceSymlink(filepath.Base(gen), filepath.Join(dir, dataLink)); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
+	for name := range files {
+		target := filepath.Join(dataLink, name)
+		if t, err := os.Readlink(filepath.Join(dir, name)); err == nil && t == target {
+			continue
+		}
+		// A regular file from an earlier version becomes the symlink.
+		if err := replaceSymlink(target, filepath.Join(dir, name)); err != nil {
+			return err
+		}
 	}
-	return os.Rename(tmp, path)
+	if previous != "" && previous != filepath.Base(gen) {
+		// Removing the old generation is also what tells a watcher of the
+		// old files that they changed.
+		if err := os.RemoveAll(filepath.Join(dir, previous)); err != nil {
+			return fmt.Errorf("removing the previous certificate files: %w", err)
+		}
+	}
+	return nil
+}
+
+// replaceSymlink points link at target with a rename, so readers never see
+// it missing.
+func replaceSymlink(target, link string) error {
+	tmp := link + ".tmp"
+	if err := os.Remove(tmp); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("removing %s: %w", tmp, err)
+	}
+	if err := os.Symlink(target, tmp); err != nil {
+		return fmt.Errorf("creating symlink %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		return fmt.Errorf("replacing %s: %w", link, err)
+	}
+	return nil
 }

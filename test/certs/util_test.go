@@ -2,10 +2,7 @@ package certs
 
 import (
 	"encoding/json"
-	"os"
 	"testing"
-
-	"go.uber.org/zap/zapcore"
 )
 
 func jsonMarshal(v any) ([]byte, error)   { return json.Marshal(v) }
@@ -15,11 +12,4 @@ func mustJSON(t *testing.T, b []byte, v any) {
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func zapLevel() zapcore.Level {
-	if os.Getenv("AUTOTEL_TEST_LOG") == "debug" {
-		return zapcore.DebugLevel
-	}
-	return zapcore.ErrorLevel
 }

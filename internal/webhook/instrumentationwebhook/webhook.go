@@ -5,12 +5,15 @@ package instrumentationwebhook
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -33,7 +36,20 @@ type Images struct {
 
 // PythonAgentAnnotation = "logs" on an Instrumentation defaults its
 // spec.python.image to autotel's log agent instead of upstream's image.
+// It switches existing Instrumentations too, both ways, as long as
+// spec.python.image holds an image defaulting chose (see Default).
 const PythonAgentAnnotation = "autotel.io/python-agent"
+
+// PythonAgentLogs is the PythonAgentAnnotation value that selects autotel's
+// log agent.
+const PythonAgentLogs = "logs"
+
+// DefaultPythonLogsImageAnnotation records the log agent image defaulting
+// put into spec.python.image, the way upstream's
+// instrumentation.opentelemetry.io/default-auto-instrumentation-python-image
+// records its own default: an image equal to it was chosen by autotel, not
+// the user, so removing PythonAgentAnnotation may switch it back.
+const DefaultPythonLogsImageAnnotation = "autotel.io/default-python-logs-image"
 
 // DefaultPythonLogsImage is the image agent/python/image builds.
 const DefaultPythonLogsImage = "autotel/autoinstrumentation-python-logs:0.1.0"
@@ -110,16 +126,17 @@ func (w *Webhook) SetupWithManager(mgr ctrl.Manager) error {
 // Default stores the agent images and init container resources an
 // Instrumentation resolves to, so later operator upgrades do not silently
 // change what existing workloads get.
-func (w *Webhook) Default(_ context.Context, inst *v1alpha1.Instrumentation) error {
+func (w *Webhook) Default(ctx context.Context, inst *v1alpha1.Instrumentation) error {
 	images := w.Images.orDefaults()
 	s := &inst.Spec
 
 	setIfEmpty(&s.Java.Image, images.Java)
 	setIfEmpty(&s.NodeJS.Image, images.NodeJS)
-	if inst.Annotations[PythonAgentAnnotation] == "logs" {
-		setIfEmpty(&s.Python.Image, images.PythonLogs)
+	// Before the default-image annotations below are rewritten: what they
+	// held tells images defaulting chose from images the user chose.
+	if err := defaultPythonImage(ctx, inst, images); err != nil {
+		return err
 	}
-	setIfEmpty(&s.Python.Image, images.Python)
 	setIfEmpty(&s.DotNet.Image, images.DotNet)
 	setIfEmpty(&s.Go.Image, images.Go)
 	setIfEmpty(&s.ApacheHttpd.Image, images.ApacheHttpd)
@@ -159,6 +176,71 @@ func (w *Webhook) Default(_ context.Context, inst *v1alpha1.Instrumentation) err
 	return nil
 }
 
+// defaultPythonImage picks spec.python.image from PythonAgentAnnotation
+// on every admission, not only on create: the image is filled when the
+// Instrumentation is first stored, so an annotation added (or removed)
+// later must be able to replace an image that defaulting chose. An image
+// the user chose is never replaced; validate warns that the annotation is
+// then ignored.
+func defaultPythonImage(ctx context.Context, inst *v1alpha1.Instrumentation, images Images) error {
+	// What earlier admissions recorded: the upstream default of the
+	// operator version that filled the image (it may have changed since),
+	// and the log agent image autotel filled, if any. They are read from
+	// the stored object too: a server-side apply that drops the agent
+	// annotation drops the whole annotation map from the request, records
+	// included, though they were never the applier's.
+	upstreamKey := instrumentation.DefaultImageAnnotation(instrumentation.Python)
+	recordedUpstream := []string{images.Python, inst.Annotations[upstreamKey]}
+	recordedLogs := []string{inst.Annotations[DefaultPythonLogsImageAnnotation]}
+	if old, err := storedObject(ctx); err != nil {
+		return err
+	} else if old != nil {
+		recordedUpstream = append(recordedUpstream, old.Annotations[upstreamKey])
+		recordedLogs = append(recordedLogs, old.Annotations[DefaultPythonLogsImageAnnotation])
+	}
+	img := &inst.Spec.Python.Image
+	logsDefault := *img != "" && slices.Contains(recordedLogs, *img)
+	defaulted := *img == "" || logsDefault || slices.Contains(recordedUpstream, *img)
+
+	if inst.Annotations[PythonAgentAnnotation] == PythonAgentLogs {
+		if defaulted && *img != images.PythonLogs {
+			*img = images.PythonLogs
+			logsDefault = true
+		}
+	} else if *img == "" || logsDefault {
+		// Annotation absent (or removed): back to upstream's agent.
+		*img = images.Python
+		logsDefault = false
+	}
+
+	if logsDefault {
+		if inst.Annotations == nil {
+			inst.Annotations = map[string]string{}
+		}
+		inst.Annotations[DefaultPythonLogsImageAnnotation] = *img
+	} else {
+		// The user replaced it (or it was never ours): nothing to switch
+		// back later.
+		delete(inst.Annotations, DefaultPythonLogsImageAnnotation)
+	}
+	return nil
+}
+
+// storedObject is the Instrumentation as stored before an UPDATE, from the
+// admission request; nil for other operations and outside admission (the
+// CLI and tests call Default directly).
+func storedObject(ctx context.Context) (*v1alpha1.Instrumentation, error) {
+	req, err := admission.RequestFromContext(ctx)
+	if err != nil || req.Operation != admissionv1.Update || len(req.OldObject.Raw) == 0 {
+		return nil, nil //nolint:nilerr // no admission request: nothing stored to consult
+	}
+	var old v1alpha1.Instrumentation
+	if err := json.Unmarshal(req.OldObject.Raw, &old); err != nil {
+		return nil, fmt.Errorf("decoding the stored Instrumentation %s/%s from the admission request: %w", req.Namespace, req.Name, err)
+	}
+	return &old, nil
+}
+
 func setIfEmpty(field *string, value string) {
 	if *field == "" {
 		*field = value
@@ -186,13 +268,35 @@ func defaultResources(r *corev1.ResourceRequirements, requestCPU, requestMemory 
 // ValidateCreate rejects Instrumentations whose sampler or volumes cannot
 // be turned into a working injection, and warns about likely mistakes.
 func (w *Webhook) ValidateCreate(_ context.Context, inst *v1alpha1.Instrumentation) (admission.Warnings, error) {
-	return validate(inst)
+	warnings, err := validate(inst)
+	return append(warnings, pythonAgentWarnings(inst, w.Images.orDefaults())...), err
 }
 
 // ValidateUpdate judges the new object only: an old invalid one must be
 // fixable.
 func (w *Webhook) ValidateUpdate(_ context.Context, _, inst *v1alpha1.Instrumentation) (admission.Warnings, error) {
-	return validate(inst)
+	warnings, err := validate(inst)
+	return append(warnings, pythonAgentWarnings(inst, w.Images.orDefaults())...), err
+}
+
+// pythonAgentWarnings tells the user when PythonAgentAnnotation has no
+// effect, instead of leaving pods silently on another agent. Validation
+// sees the object after defaulting, so an image still differing from the
+// log agent's is one the user chose.
+func pythonAgentWarnings(inst *v1alpha1.Instrumentation, images Images) []string {
+	value, ok := inst.Annotations[PythonAgentAnnotation]
+	switch {
+	case !ok:
+		return nil
+	case value != PythonAgentLogs:
+		return []string{fmt.Sprintf("annotation %s: %q is not recognized and is ignored; set it to %q for autotel's Python log agent, or remove it for upstream's agent",
+			PythonAgentAnnotation, value, PythonAgentLogs)}
+	case inst.Spec.Python.Image != images.PythonLogs:
+		return []string{fmt.Sprintf("annotation %s: %s is ignored because spec.python.image is set to %q; to use autotel's Python log agent (%s), clear spec.python.image "+
+			"(kubectl patch instrumentation %s -n %s --type=json -p '[{\"op\":\"remove\",\"path\":\"/spec/python/image\"}]'), or remove the annotation to keep your image",
+			PythonAgentAnnotation, PythonAgentLogs, inst.Spec.Python.Image, images.PythonLogs, inst.Name, inst.Namespace)}
+	}
+	return nil
 }
 
 // ValidateDelete applies the same checks. Unlike upstream, a delete is never refused: an object stored before the

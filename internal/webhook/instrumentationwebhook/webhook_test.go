@@ -2,12 +2,16 @@ package instrumentationwebhook
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -17,6 +21,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/autotel/autotel/api/v1alpha1"
 )
@@ -474,5 +479,152 @@ func TestPythonLogsAgentSelection(t *testing.T) {
 	}
 	if DefaultImages().PythonLogs != DefaultPythonLogsImage {
 		t.Errorf("default logs image %q", DefaultImages().PythonLogs)
+	}
+}
+
+// TestPythonAgentSwitch: the annotation switches an existing
+// Instrumentation's image both ways when defaulting chose it, including a
+// default recorded by an older operator version, and never touches an
+// image the user chose.
+func TestPythonAgentSwitch(t *testing.T) {
+	imgs := Images{Python: "upstream:new", PythonLogs: "logs:new"}
+	upstreamRec := defaultAnn("python")
+	for _, tc := range []struct {
+		name       string
+		ann        map[string]string // annotations before admission
+		image      string
+		want       string
+		wantRecord string // DefaultPythonLogsImageAnnotation after admission; "" = absent
+	}{
+		{"annotated on create", map[string]string{PythonAgentAnnotation: "logs"}, "", "logs:new", "logs:new"},
+		{"annotated after defaulting", map[string]string{PythonAgentAnnotation: "logs", upstreamRec: "upstream:new"}, "upstream:new", "logs:new", "logs:new"},
+		{"current default counts as defaulted without a record", map[string]string{PythonAgentAnnotation: "logs"}, "upstream:new", "logs:new", "logs:new"},
+		{"default recorded by an older operator", map[string]string{PythonAgentAnnotation: "logs", upstreamRec: "upstream:old"}, "upstream:old", "logs:new", "logs:new"},
+		{"older log agent default follows the new one", map[string]string{PythonAgentAnnotation: "logs", DefaultPythonLogsImageAnnotation: "logs:old"}, "logs:old", "logs:new", "logs:new"},
+		{"stays on logs", map[string]string{PythonAgentAnnotation: "logs", DefaultPythonLogsImageAnnotation: "logs:new"}, "logs:new", "logs:new", "logs:new"},
+		{"explicit image wins", map[string]string{PythonAgentAnnotation: "logs", upstreamRec: "upstream:new"}, "mine:2", "mine:2", ""},
+		{"explicit image drops a stale record", map[string]string{PythonAgentAnnotation: "logs", DefaultPythonLogsImageAnnotation: "logs:new"}, "mine:2", "mine:2", ""},
+		{"annotation removed", map[string]string{DefaultPythonLogsImageAnnotation: "logs:new", upstreamRec: "upstream:new"}, "logs:new", "upstream:new", ""},
+		{"annotation removed after the log agent default changed", map[string]string{DefaultPythonLogsImageAnnotation: "logs:old"}, "logs:old", "upstream:new", ""},
+		{"log agent named by the user is kept without the annotation", nil, "logs:new", "logs:new", ""},
+		{"unknown value acts as absent", map[string]string{PythonAgentAnnotation: "full", DefaultPythonLogsImageAnnotation: "logs:new"}, "logs:new", "upstream:new", ""},
+		{"upstream default untouched without the annotation", map[string]string{upstreamRec: "upstream:old"}, "upstream:old", "upstream:old", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inst := &v1alpha1.Instrumentation{}
+			inst.Annotations = maps.Clone(tc.ann)
+			inst.Spec.Python.Image = tc.image
+			if err := (&Webhook{Images: imgs}).Default(context.Background(), inst); err != nil {
+				t.Fatal(err)
+			}
+			if inst.Spec.Python.Image != tc.want {
+				t.Errorf("image %q, want %q", inst.Spec.Python.Image, tc.want)
+			}
+			if got := inst.Annotations[DefaultPythonLogsImageAnnotation]; got != tc.wantRecord {
+				t.Errorf("%s = %q, want %q", DefaultPythonLogsImageAnnotation, got, tc.wantRecord)
+			}
+			if got := inst.Annotations[upstreamRec]; got != "upstream:new" {
+				t.Errorf("%s = %q, want the current default", upstreamRec, got)
+			}
+			// Defaulting twice changes nothing (the API server may call
+			// the webhook again after other webhooks).
+			again := inst.DeepCopy()
+			if err := (&Webhook{Images: imgs}).Default(context.Background(), again); err != nil {
+				t.Fatal(err)
+			}
+			if !equality.Semantic.DeepEqual(again, inst) {
+				t.Errorf("second admission changed the object:\n%+v\n%+v", again.ObjectMeta, inst.ObjectMeta)
+			}
+		})
+	}
+}
+
+// TestPythonAgentSwitchReadsStoredRecords: an update whose object lost the
+// record annotations (server-side apply drops the whole annotation map when
+// the applier drops its last annotation) still switches back, from the
+// records of the stored object in the admission request.
+func TestPythonAgentSwitchReadsStoredRecords(t *testing.T) {
+	imgs := Images{Python: "upstream:new", PythonLogs: "logs:new"}
+	stored := &v1alpha1.Instrumentation{ObjectMeta: metav1.ObjectMeta{Name: "py", Namespace: "app", Annotations: map[string]string{
+		PythonAgentAnnotation: "logs", DefaultPythonLogsImageAnnotation: "logs:new", defaultAnn("python"): "upstream:old",
+	}}}
+	raw, err := json.Marshal(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	update := func(op admissionv1.Operation, annotations map[string]string, image string) *v1alpha1.Instrumentation {
+		t.Helper()
+		ctx := admission.NewContextWithRequest(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+			Operation: op, Name: "py", Namespace: "app", OldObject: runtime.RawExtension{Raw: raw},
+		}})
+		inst := &v1alpha1.Instrumentation{ObjectMeta: metav1.ObjectMeta{Name: "py", Namespace: "app", Annotations: annotations}}
+		inst.Spec.Python.Image = image
+		if err := (&Webhook{Images: imgs}).Default(ctx, inst); err != nil {
+			t.Fatal(err)
+		}
+		return inst
+	}
+	if got := update(admissionv1.Update, nil, "logs:new").Spec.Python.Image; got != "upstream:new" {
+		t.Errorf("annotation and records dropped from the request: image %q, want upstream's", got)
+	}
+	if got := update(admissionv1.Update, map[string]string{PythonAgentAnnotation: "logs"}, "upstream:old").Spec.Python.Image; got != "logs:new" {
+		t.Errorf("old upstream default recorded only in the stored object: image %q, want the log agent", got)
+	}
+	// Only UPDATE has a stored object; a CREATE's OldObject is not consulted.
+	if got := update(admissionv1.Create, nil, "logs:new").Spec.Python.Image; got != "logs:new" {
+		t.Errorf("create: image %q, want the named log agent kept", got)
+	}
+	ctx := admission.NewContextWithRequest(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		Operation: admissionv1.Update, Name: "py", Namespace: "app", OldObject: runtime.RawExtension{Raw: []byte("{not json")},
+	}})
+	if err := (&Webhook{}).Default(ctx, &v1alpha1.Instrumentation{}); err == nil || !strings.Contains(err.Error(), "stored Instrumentation app/py") {
+		t.Errorf("undecodable stored object: error %v, want one naming it", err)
+	}
+}
+
+// TestPythonAgentWarnings: validation says when the annotation is ignored
+// and how to fix it; silent otherwise.
+func TestPythonAgentWarnings(t *testing.T) {
+	w := &Webhook{Images: Images{PythonLogs: "logs:new"}}
+	for _, tc := range []struct {
+		name, value, image string
+		want               []string // substrings of the one warning; nil = no warning
+	}{
+		{"explicit image", "logs", "mine:2", []string{"autotel.io/python-agent: logs is ignored because spec.python.image is set to \"mine:2\"", "logs:new", "/spec/python/image", "kubectl patch instrumentation py -n app"}},
+		{"log agent in use", "logs", "logs:new", nil},
+		{"no annotation", "", "mine:2", nil},
+		{"unknown value", "full", "logs:new", []string{`"full" is not recognized`, `"logs"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inst := &v1alpha1.Instrumentation{ObjectMeta: metav1.ObjectMeta{Name: "py", Namespace: "app", Annotations: map[string]string{}}}
+			inst.Spec.Sampler.Type = v1alpha1.AlwaysOn
+			if tc.value != "" {
+				inst.Annotations[PythonAgentAnnotation] = tc.value
+			}
+			inst.Spec.Python.Image = tc.image
+			for _, validate := range []func() (admission.Warnings, error){
+				func() (admission.Warnings, error) { return w.ValidateCreate(context.Background(), inst) },
+				func() (admission.Warnings, error) { return w.ValidateUpdate(context.Background(), inst, inst) },
+			} {
+				warnings, err := validate()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.want == nil {
+					if len(warnings) != 0 {
+						t.Errorf("unexpected warnings %q", warnings)
+					}
+					continue
+				}
+				if len(warnings) != 1 {
+					t.Fatalf("warnings %q, want exactly one", warnings)
+				}
+				for _, s := range tc.want {
+					if !strings.Contains(warnings[0], s) {
+						t.Errorf("warning %q lacks %q", warnings[0], s)
+					}
+				}
+			}
+		})
 	}
 }
