@@ -60,6 +60,12 @@ type Options struct {
 	// without events.
 	RolloutPerMinute float64
 	RolloutResync    time.Duration
+	// SkipControllerNameValidation lets several managers run in one
+	// process, which only tests do (operator replicas sharing certificates,
+	// a second operator with other flags). Not a flag: in a real process
+	// a duplicate controller name is a bug worth failing on, since the
+	// controllers' metrics are labelled by name.
+	SkipControllerNameValidation bool
 }
 
 // DefaultOptions are upstream's defaults.
@@ -183,9 +189,7 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 			Port:    o.WebhookPort,
 			CertDir: o.CertDir,
 		}),
-		// Several operator replicas share one process in tests; names only
-		// need to be unique per process for metrics, which tests ignore.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Controller: config.Controller{SkipNameValidation: ptr.To(o.SkipControllerNameValidation)},
 		// Only what admission reads per pod is cached; see ClientLookup.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Namespace{}:         {},
