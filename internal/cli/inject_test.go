@@ -22,13 +22,13 @@ func TestInjectSeed(t *testing.T) {
 	}{
 		{
 			name:   "seed console Instrumentation and annotated Deployment",
-			args:   []string{"inject", "-n", "example", "-f", "../../testdata/seed/instrumentation-console.yaml", "-f", "../../testdata/seed/deployment-annotated.yaml"},
+			args:   []string{"inject", "--ignore-cluster", "-n", "example", "-f", "../../testdata/seed/instrumentation-console.yaml", "-f", "../../testdata/seed/deployment-annotated.yaml"},
 			golden: "seed-deployment.yaml",
-			report: []string{"Deployment sample: instrumented", "python via example/python-instrumentation", "container sample: injected"},
+			report: []string{"--ignore-cluster: using autotel's built-in defaults", "Deployment sample: instrumented", "python via example/python-instrumentation", "container sample: injected"},
 		},
 		{
 			name:   "no Instrumentation",
-			args:   []string{"inject", "--report", "-n", "example", "-f", "../../testdata/seed/deployment-annotated.yaml"},
+			args:   []string{"inject", "--ignore-cluster", "--report", "-n", "example", "-f", "../../testdata/seed/deployment-annotated.yaml"},
 			report: []string{"Deployment sample: NOT instrumented (error; the pod is still admitted)", "no OpenTelemetry Instrumentation instances available"},
 		},
 	}
@@ -74,6 +74,8 @@ func TestInjectSeed(t *testing.T) {
 }
 
 func TestInjectErrors(t *testing.T) {
+	// No cluster configured: inject must not silently fall back to defaults.
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "none"))
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -81,6 +83,9 @@ func TestInjectErrors(t *testing.T) {
 		{[]string{"inject"}, "no manifests: pass -f FILE"},
 		{[]string{"inject", "-f", "does-not-exist.yaml"}, "does-not-exist.yaml"},
 		{[]string{"explain", "deployment/x"}, "explain takes pod/NAME"},
+		{[]string{"inject", "-f", "../../testdata/seed/deployment-annotated.yaml"}, "--ignore-cluster previews offline"},
+		{[]string{"inject", "--kubeconfig", "does-not-exist.kubeconfig", "-f", "../../testdata/seed/deployment-annotated.yaml"}, "does-not-exist.kubeconfig"},
+		{[]string{"inject", "--ignore-cluster", "--from-cluster", "-f", "../../testdata/seed/deployment-annotated.yaml"}, "--from-cluster and --ignore-cluster exclude each other"},
 	} {
 		var stdout, stderr bytes.Buffer
 		root := NewRoot(&stdout, &stderr)
