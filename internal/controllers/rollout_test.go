@@ -88,8 +88,8 @@ func newFixture(t *testing.T, limiter *rate.Limiter, objs ...client.Object) fixt
 	clk := clocktesting.NewFakeClock(start)
 	rec := record.NewFakeRecorder(20)
 	return fixture{
-		r:     &Rollout{Client: c, Reader: c, Recorder: rec, Log: logr.Discard(), Limiter: limiter, Resync: 5 * time.Minute, Clock: clk},
-		c:     c, clock: clk, recorder: rec,
+		r: &Rollout{Client: c, Reader: c, Recorder: rec, Log: logr.Discard(), Limiter: limiter, Resync: 5 * time.Minute, Clock: clk},
+		c: c, clock: clk, recorder: rec,
 	}
 }
 
