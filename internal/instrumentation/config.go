@@ -21,13 +21,11 @@ type Config struct {
 // DefaultConfig matches upstream's defaults: every language on except Go
 // and Nginx, multi-instrumentation on.
 func DefaultConfig() Config {
-	return Config{
-		Enabled: map[Language]bool{
-			Java: true, NodeJS: true, Python: true, DotNet: true,
-			Go: false, ApacheHttpd: true, Nginx: false, SDK: true,
-		},
-		MultiInstrumentation: true,
+	enabled := map[Language]bool{}
+	for _, l := range languageTable {
+		enabled[l.language] = l.enabledByDefault
 	}
+	return Config{Enabled: enabled, MultiInstrumentation: true}
 }
 
 func (c Config) enabled(l Language) bool {

@@ -122,36 +122,10 @@ func ReadStatus(pod *corev1.Pod) (st Status, ok bool, err error) {
 // a pod (by the init containers, sidecar or variables injection adds).
 func InjectedLanguages(pod *corev1.Pod) []Language {
 	var out []Language
-	has := func(name string) bool {
-		for _, c := range pod.Spec.InitContainers {
-			if c.Name == name {
-				return true
-			}
+	for _, l := range languageTable {
+		if l.marker != nil && l.marker(pod) {
+			out = append(out, l.language)
 		}
-		return false
-	}
-	if has(javaInitContainerName) {
-		out = append(out, Java)
-	}
-	if has(nodeJSInitContainerName) {
-		out = append(out, NodeJS)
-	}
-	if has(pythonInitContainerName) {
-		out = append(out, Python)
-	}
-	if has(dotNetInitContainerName) {
-		out = append(out, DotNet)
-	}
-	for _, c := range pod.Spec.Containers {
-		if c.Name == goSidecarName {
-			out = append(out, Go)
-		}
-	}
-	if has(apacheInjector.attachContainer) {
-		out = append(out, ApacheHttpd)
-	}
-	if has(nginxInjector.attachContainer) {
-		out = append(out, Nginx)
 	}
 	if len(out) == 0 {
 		if ok, _ := alreadyInstrumented(pod); ok {
