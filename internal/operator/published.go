@@ -136,13 +136,19 @@ func (p *configPublisher) NeedLeaderElection() bool { return false }
 
 func (p *configPublisher) Start(ctx context.Context) error {
 	backoff := wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: time.Minute}
+	last := ""
 	for {
 		err := p.publish(ctx)
 		if err == nil {
 			p.log.Info("published injection settings for the CLI", "configmap", p.key.String())
 			return nil
 		}
-		p.log.Error(err, "publishing injection settings for the CLI (autotel inject/explain); retrying", "configmap", p.key.String())
+		// Logged when the error changes, not at every retry (a missing
+		// namespace would otherwise fill the log).
+		if err.Error() != last {
+			last = err.Error()
+			p.log.Error(err, "publishing injection settings for the CLI (autotel inject/explain); retrying", "configmap", p.key.String())
+		}
 		select {
 		case <-ctx.Done():
 			return nil
