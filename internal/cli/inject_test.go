@@ -96,3 +96,40 @@ func TestInjectErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestKubectlFlags: --kubeconfig, --context and --namespace resolve the
+// namespace as kubectl does (the flag, else the chosen context's).
+func TestKubectlFlags(t *testing.T) {
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "config")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {}}]
+contexts:
+- {name: a, context: {cluster: c, user: u, namespace: alpha}}
+- {name: b, context: {cluster: c, user: u, namespace: beta}}
+current-context: a
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", "")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "namespace: alpha"},
+		{[]string{"--context", "b"}, "namespace: beta"},
+		{[]string{"--context", "b", "-n", "gamma"}, "namespace: gamma"},
+	} {
+		var stdout, stderr bytes.Buffer
+		root := NewRoot(&stdout, &stderr)
+		root.SetArgs(append([]string{"inject", "--ignore-cluster", "--kubeconfig", kubeconfig, "-f", "../../testdata/seed/deployment-annotated.yaml"}, tc.args...))
+		if err := root.Execute(); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if !strings.Contains(stdout.String(), "  "+tc.want+"\n") {
+			t.Errorf("%v: output lacks %q:\n%s", tc.args, tc.want, stdout.String())
+		}
+	}
+}
