@@ -1,0 +1,61 @@
+package imagebuild
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Unpack extracts a flattened image file system (mutate.Extract's tar) into
+// dir, the way a runtime lays out a container's root: directories, files
+// with their modes, symlinks and hard links. It is for tests that run the
+// image's own programs (the agent's init container copy) without a runtime.
+func Unpack(r io.ReadCloser, dir string) error {
+	defer r.Close()
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading the image's files: %w", err)
+		}
+		name := filepath.Clean("/" + h.Name)
+		if strings.Contains(h.Name, "..") {
+			return fmt.Errorf("unsafe path %q in the image", h.Name)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			err = os.MkdirAll(p, os.FileMode(h.Mode)&0o7777|0o700)
+		case tar.TypeSymlink:
+			err = os.Symlink(h.Linkname, p)
+		case tar.TypeLink:
+			err = os.Link(filepath.Join(dir, filepath.Clean("/"+h.Linkname)), p)
+		case tar.TypeReg:
+			var f *os.File
+			if f, err = os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode)&0o777); err == nil {
+				_, err = io.Copy(f, tr)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+			}
+			if err == nil {
+				err = os.Chtimes(p, h.ModTime, h.ModTime)
+			}
+		default:
+			err = fmt.Errorf("entry type %q is not supported", h.Typeflag)
+		}
+		if err != nil {
+			return fmt.Errorf("unpacking %s: %w", h.Name, err)
+		}
+	}
+}
