@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/spf13/pflag"
 
 	"github.com/autotel/autotel/internal/imagebuild"
@@ -113,11 +112,7 @@ func run(args []string) error {
 		if err := findRepo(b); err != nil {
 			return err
 		}
-		img, _, err := b.Image(fs.Arg(0))
-		if err != nil {
-			return err
-		}
-		return imagebuild.Unpack(mutate.Extract(img), fs.Arg(1))
+		return b.Rootfs(fs.Arg(0), fs.Arg(1))
 	default:
 		fmt.Fprintln(os.Stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)

@@ -275,6 +275,11 @@ func writeAtomic(out string, write func(io.Writer) error) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", out, err)
 	}
+	// CreateTemp makes the file private; images are for any local user
+	// (docker load, ctr import under sudo).
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
 	if err := os.Rename(tmp.Name(), out); err != nil {
 		return fmt.Errorf("moving %s into place: %w", out, err)
 	}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
 // Unpack extracts a flattened image file system (mutate.Extract's tar) into
@@ -58,4 +60,18 @@ func Unpack(r io.ReadCloser, dir string) error {
 			return fmt.Errorf("unpacking %s: %w", h.Name, err)
 		}
 	}
+}
+
+// Rootfs unpacks the file system of the row named n into dir (its layers
+// applied in order), for tests that run an image's programs without a
+// container runtime.
+func (b *Builder) Rootfs(n, dir string) error {
+	img, _, err := b.Image(n)
+	if err != nil {
+		return err
+	}
+	if err := Unpack(mutate.Extract(img), dir); err != nil {
+		return fmt.Errorf("image %s: %w", n, err)
+	}
+	return nil
 }
