@@ -2,7 +2,10 @@ package imagebuild
 
 import (
 	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -155,6 +158,7 @@ func TestBuildWritesAReadableDockerArchive(t *testing.T) {
 	if h := base["readme.txt"]; h != nil && !h.ModTime.Equal(time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)) {
 		t.Errorf("readme.txt time %v: modification times must be kept (Python compares them with .pyc files)", h.ModTime)
 	}
+	checkArchiveByHand(t, p, "autotel.local/test/app:dev", 2)
 	top := layerFiles(t, layers[1])
 	if top["app/main.py"] == nil || top["app/"] == nil || top["etc/missing"] != nil {
 		t.Errorf("app layer %v: want app/ and app/main.py, no etc/missing (optional and unavailable)", keys(top))
@@ -446,6 +450,65 @@ func TestTableIsValid(t *testing.T) {
 	for _, want := range []string{"pause", "busybox", "python", "examples-flask", "examples-gunicorn", "examples-uvicorn", "python-agent", "operator", "collector", "cli"} {
 		if _, err := Lookup(want); err != nil {
 			t.Errorf("the table has no %s: %v", want, err)
+		}
+	}
+}
+
+// checkArchiveByHand reads a docker archive the way an importer does,
+// without go-containerregistry: manifest.json names the tag, the config
+// (whose file name is its digest) and the layers, whose gunzipped sha256
+// are the config's diff_ids.
+func checkArchiveByHand(t *testing.T, archive, tag string, wantLayers int) {
+	t.Helper()
+	f, err := os.Open(archive)
+	must(t, err)
+	defer f.Close()
+	files := map[string][]byte{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		must(t, err)
+		b, err := io.ReadAll(tr)
+		must(t, err)
+		files[h.Name] = b
+	}
+	var manifest []struct {
+		Config   string
+		RepoTags []string
+		Layers   []string
+	}
+	must(t, json.Unmarshal(files["manifest.json"], &manifest))
+	if len(manifest) != 1 || !slices.Equal(manifest[0].RepoTags, []string{tag}) || len(manifest[0].Layers) != wantLayers {
+		t.Fatalf("manifest.json %s: want one image tagged %s with %d layers", files["manifest.json"], tag, wantLayers)
+	}
+	cfgBytes, ok := files[manifest[0].Config]
+	if !ok {
+		t.Fatalf("config %s missing from the archive", manifest[0].Config)
+	}
+	if sum := fmt.Sprintf("%x", sha256.Sum256(cfgBytes)); !strings.Contains(manifest[0].Config, sum) {
+		t.Errorf("config file %s is not named by its sha256 %s", manifest[0].Config, sum)
+	}
+	var cfg struct {
+		RootFS struct {
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
+	}
+	must(t, json.Unmarshal(cfgBytes, &cfg))
+	for i, name := range manifest[0].Layers {
+		blob, ok := files[name]
+		if !ok {
+			t.Fatalf("layer %s missing from the archive", name)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(blob))
+		must(t, err)
+		h := sha256.New()
+		_, err = io.Copy(h, zr)
+		must(t, err)
+		if got := fmt.Sprintf("sha256:%x", h.Sum(nil)); i >= len(cfg.RootFS.DiffIDs) || cfg.RootFS.DiffIDs[i] != got {
+			t.Errorf("layer %d: uncompressed sha256 %s, config diff_ids %v", i, got, cfg.RootFS.DiffIDs)
 		}
 	}
 }
