@@ -54,8 +54,9 @@ type producedResult struct {
 }
 
 type builtImage struct {
-	img v1.Image
-	fp  string
+	img   v1.Image
+	fp    string
+	blobs []string // cached layer files, bases' included
 }
 
 // DefaultCache is $AUTOTEL_CACHE, else $XDG_CACHE_HOME/autotel, else
@@ -140,12 +141,14 @@ func (b *Builder) Image(n string) (v1.Image, string, error) {
 	fp := sha256.New()
 	fmt.Fprintf(fp, "autotel-image v%d\n", Version)
 	img, cfg := empty.Image, Config{}
+	var blobs []string
 	if s.Base != "" {
 		base, baseFP, err := b.Image(s.Base)
 		if err != nil {
 			return nil, "", fmt.Errorf("base %s of %s: %w", s.Base, n, err)
 		}
 		img = base
+		blobs = append(blobs, b.built[s.Base].blobs...)
 		fmt.Fprintf(fp, "base %s\n", baseFP)
 		if cfg, err = configOf(base); err != nil {
 			return nil, "", err
@@ -157,6 +160,7 @@ func (b *Builder) Image(n string) (v1.Image, string, error) {
 			return nil, "", fmt.Errorf("image %s, layer %d (%s): %w", n, i+1, l.Desc, err)
 		}
 		fmt.Fprintf(fp, "layer %s\n", layerFP)
+		blobs = append(blobs, layerFP+".tar.gz")
 		img, err = mutate.Append(img, mutate.Addendum{
 			Layer:   layer,
 			History: v1.History{Created: v1.Time{Time: time.Unix(0, 0).UTC()}, CreatedBy: "autotel-image: " + l.Desc, Comment: s.Name},
@@ -181,7 +185,7 @@ func (b *Builder) Image(n string) (v1.Image, string, error) {
 	cfgJSON, _ := json.Marshal(cf)
 	fmt.Fprintf(fp, "config %s\n", cfgJSON)
 	sum := fmt.Sprintf("%x", fp.Sum(nil))
-	b.built[n] = builtImage{img, sum}
+	b.built[n] = builtImage{img, sum, blobs}
 	return img, sum, nil
 }
 
@@ -317,7 +321,13 @@ func (b *Builder) Build(n, tag, outDir string) (string, error) {
 		if err := os.WriteFile(cached+".key", []byte(key), 0o644); err != nil {
 			return "", err
 		}
+		if err := os.WriteFile(cached+".layers", []byte(strings.Join(b.built[n].blobs, "\n")+"\n"), 0o644); err != nil {
+			return "", err
+		}
 		b.logf("wrote %s (%s) in %s", cached, tag, time.Since(start).Round(time.Millisecond))
+		if err := b.pruneLayers(); err != nil {
+			b.logf("pruning unused layers: %v", err)
+		}
 	}
 	if outDir == "" || samePath(outDir, b.dir()) {
 		return cached, nil
@@ -336,6 +346,44 @@ func (b *Builder) Build(n, tag, outDir string) (string, error) {
 	}
 	return out, nil
 }
+
+// pruneLayers removes cached layers no cached tarball uses (each tarball
+// lists its layers in NAME.tar.layers), so that rebuilding a changed binary
+// many times does not fill the disk. A layer written in the last few
+// minutes is kept: another build may be about to use it.
+func (b *Builder) pruneLayers() error {
+	used := map[string]bool{}
+	lists, err := filepath.Glob(filepath.Join(b.dir(), "*.tar.layers"))
+	if err != nil {
+		return err
+	}
+	for _, l := range lists {
+		body, err := os.ReadFile(l)
+		if err != nil {
+			return err
+		}
+		for _, f := range strings.Fields(string(body)) {
+			used[f] = true
+		}
+	}
+	blobs, err := os.ReadDir(filepath.Join(b.dir(), "layers"))
+	if err != nil {
+		return err
+	}
+	for _, e := range blobs {
+		info, err := e.Info()
+		if err != nil || used[e.Name()] || time.Since(info.ModTime()) < layerGrace {
+			continue
+		}
+		if err := os.Remove(filepath.Join(b.dir(), "layers", e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// layerGrace is how long an unused layer is kept (a variable for tests).
+var layerGrace = 10 * time.Minute
 
 func samePath(a, b string) bool {
 	aa, err1 := filepath.Abs(a)

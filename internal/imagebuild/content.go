@@ -443,3 +443,43 @@ func finishBusybox(b *Builder, rootfs string) error {
 	}
 	return nil
 }
+
+// CachedDir is a Content made by a function that fills a folder, run only
+// when no folder with the same key is in the cache: the shape of producers
+// that install from a package registry (pip --target, a Maven jar, npm
+// install), whose key is what they install (names, exact versions, the
+// interpreter) and which are too slow to run on every build. key is cheap;
+// fill writes into an empty folder that becomes the content when it
+// returns without error.
+func CachedDir(id, desc string, key func(b *Builder) (string, error), fill func(b *Builder, dir string) error) Content {
+	return Content{ID: id, Desc: desc, Produce: func(b *Builder) (Produced, error) {
+		k, err := key(b)
+		if err != nil {
+			return Produced{}, err
+		}
+		sum := sha256.Sum256([]byte(k))
+		dir := filepath.Join(b.Cache, "images", "content", id+"-"+hex.EncodeToString(sum[:])[:16])
+		if _, err := os.Stat(dir); err == nil {
+			return Produced{Path: dir, Key: k}, nil
+		}
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return Produced{}, err
+		}
+		tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+id+"-")
+		if err != nil {
+			return Produced{}, err
+		}
+		defer os.RemoveAll(tmp)
+		b.logf("producing %s", desc)
+		if err := fill(b, tmp); err != nil {
+			return Produced{}, err
+		}
+		if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp's 0700 would go into the layer
+			return Produced{}, err
+		}
+		if err := os.Rename(tmp, dir); err != nil {
+			return Produced{}, fmt.Errorf("moving %s into place: %w", desc, err)
+		}
+		return Produced{Path: dir, Key: k}, nil
+	}}
+}

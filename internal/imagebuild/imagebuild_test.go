@@ -512,3 +512,66 @@ func checkArchiveByHand(t *testing.T, archive, tag string, wantLayers int) {
 		}
 	}
 }
+
+// A producer with a cache key (how pip/Maven/npm rows will look) runs once
+// per key, across runs, and its folder is what the layer holds.
+func TestCachedDirProducerRunsOncePerKey(t *testing.T) {
+	cache := t.TempDir()
+	version, fills := "1.0", 0
+	c := CachedDir("sdk", "a fake SDK install", func(*Builder) (string, error) { return "sdk==" + version, nil },
+		func(_ *Builder, dir string) error {
+			fills++
+			return os.WriteFile(filepath.Join(dir, "sdk.py"), []byte("VERSION = '"+version+"'\n"), 0o644)
+		})
+	table := []Spec{{Name: "sdk", Tag: "autotel.local/sdk:dev", Layers: []Layer{{Desc: "sdk", Files: []File{{Dest: "/autoinstrumentation", From: c}}}}}}
+	_, fp1, err := newBuilder(t, cache, table).Image("sdk")
+	must(t, err)
+	_, fp2, err := newBuilder(t, cache, table).Image("sdk")
+	must(t, err)
+	if fills != 1 || fp1 != fp2 {
+		t.Errorf("same key: filled %d times, fingerprints %s %s; want one fill and one fingerprint", fills, fp1, fp2)
+	}
+	version = "1.1"
+	img, fp3, err := newBuilder(t, cache, table).Image("sdk")
+	must(t, err)
+	if fills != 2 || fp3 == fp1 {
+		t.Errorf("new key: filled %d times, fingerprint changed: %v; want a second fill and a new fingerprint", fills, fp3 != fp1)
+	}
+	layers, err := img.Layers()
+	must(t, err)
+	files := layerFiles(t, layers[0])
+	if h := files["autoinstrumentation/"]; h == nil || h.Mode != 0o755 {
+		t.Errorf("autoinstrumentation/: %+v, want a directory readable by all", h)
+	}
+	if files["autoinstrumentation/sdk.py"] == nil {
+		t.Errorf("layer %v lacks autoinstrumentation/sdk.py", keys(files))
+	}
+}
+
+func TestUnusedLayersArePruned(t *testing.T) {
+	old := layerGrace
+	layerGrace = 0
+	defer func() { layerGrace = old }()
+	app := filepath.Join(t.TempDir(), "main.py")
+	must(t, os.WriteFile(app, []byte("v1"), 0o644))
+	cache := t.TempDir()
+	table := testTable(tree(t), app)
+	b1 := newBuilder(t, cache, table)
+	_, err := b1.Build("app", "", "")
+	must(t, err)
+	firstBlobs := b1.built["app"].blobs
+	must(t, os.WriteFile(app, []byte("v2"), 0o644))
+	b2 := newBuilder(t, cache, table)
+	_, err = b2.Build("app", "", "")
+	must(t, err)
+	left, err := os.ReadDir(filepath.Join(b2.dir(), "layers"))
+	must(t, err)
+	var names []string
+	for _, e := range left {
+		names = append(names, e.Name())
+	}
+	// The base layer is shared and stays; the old app layer goes.
+	if !slices.Contains(names, firstBlobs[0]) || slices.Contains(names, firstBlobs[1]) || len(names) != 2 {
+		t.Errorf("layers left %v; want the shared base %s and the new app layer, not the old %s", names, firstBlobs[0], firstBlobs[1])
+	}
+}
