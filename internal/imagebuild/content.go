@@ -119,59 +119,83 @@ func collectorBinary() Content {
 // pythonAgentTree is what the agent image carries at /autoinstrumentation
 // and /autoinstrumentation-musl: the files of agent/python/src without
 // compiled caches, readable by any user (the init container may run as
-// non-root), with their modification times (so an unchanged agent keeps its
-// fingerprint). $AUTOTEL_PYTHON_AGENT_TREE replaces it with any directory
-// (for instance upstream's tree, to compare).
+// non-root), with their modification times. It is copied into the cache
+// once per version of the sources (names, sizes, times, modes), so runs in
+// parallel never rewrite a tree another is packing.
+// $AUTOTEL_PYTHON_AGENT_TREE replaces it with any directory (for instance
+// upstream's tree, to compare).
 func pythonAgentTree() Content {
-	return Content{ID: "python-agent-tree", Desc: "agent/python/src (no __pycache__, *.pyc, *.pyo)", Produce: func(b *Builder) (Produced, error) {
+	const desc = "agent/python/src (no __pycache__, *.pyc, *.pyo)"
+	cached := CachedDir("python-agent-tree", desc,
+		func(b *Builder) (string, error) {
+			var key strings.Builder
+			err := walkAgent(filepath.Join(b.Repo, "agent", "python", "src"), func(p, rel string, d fs.DirEntry) error {
+				info, err := d.Info()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(&key, "%s %v %d %d\n", rel, d.IsDir(), info.Size(), info.ModTime().UnixNano())
+				return nil
+			})
+			return "agent tree v1\n" + key.String(), err
+		},
+		func(b *Builder, out string) error {
+			src := filepath.Join(b.Repo, "agent", "python", "src")
+			n := 0
+			err := walkAgent(src, func(p, rel string, d fs.DirEntry) error {
+				dst := filepath.Join(out, rel)
+				if d.IsDir() {
+					return os.MkdirAll(dst, 0o755)
+				}
+				n++
+				return copyFile(p, dst, 0o644)
+			})
+			if err != nil {
+				return fmt.Errorf("copying the agent from %s: %w", src, err)
+			}
+			if _, err := os.Stat(filepath.Join(out, "opentelemetry", "instrumentation", "auto_instrumentation", "sitecustomize.py")); err != nil {
+				return fmt.Errorf("no sitecustomize.py under %s/opentelemetry/instrumentation/auto_instrumentation: the operator's PYTHONPATH would find no agent", src)
+			}
+			// Directory times follow the copy, not the source: fix them so
+			// the layer is the same from copy to copy.
+			err = filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && d.IsDir() {
+					err = os.Chtimes(p, time.Unix(0, 0), time.Unix(0, 0))
+				}
+				return err
+			})
+			b.logf("python agent: %d files from agent/python/src", n)
+			return err
+		})
+	return Content{ID: cached.ID, Desc: desc, Produce: func(b *Builder) (Produced, error) {
 		if p := os.Getenv("AUTOTEL_PYTHON_AGENT_TREE"); p != "" {
 			if st, err := os.Stat(p); err != nil || !st.IsDir() {
 				return Produced{}, fmt.Errorf("AUTOTEL_PYTHON_AGENT_TREE=%s is not a directory", p)
 			}
 			return Produced{Path: p}, nil
 		}
-		src := filepath.Join(b.Repo, "agent", "python", "src")
-		out := filepath.Join(b.Cache, "images", "content", "python-agent-tree")
-		if err := os.RemoveAll(out); err != nil {
-			return Produced{}, err
-		}
-		n := 0
-		err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(src, p)
-			dst := filepath.Join(out, rel)
-			switch {
-			case d.IsDir() && d.Name() == "__pycache__":
-				return filepath.SkipDir
-			case d.IsDir():
-				return os.MkdirAll(dst, 0o755)
-			case strings.HasSuffix(p, ".pyc") || strings.HasSuffix(p, ".pyo"):
-				return nil
-			case !d.Type().IsRegular():
-				return fmt.Errorf("%s: the agent tree holds only files and folders", p)
-			}
-			n++
-			return copyFile(p, dst, 0o644)
-		})
-		if err != nil {
-			return Produced{}, fmt.Errorf("copying the agent from %s: %w", src, err)
-		}
-		if _, err := os.Stat(filepath.Join(out, "opentelemetry", "instrumentation", "auto_instrumentation", "sitecustomize.py")); err != nil {
-			return Produced{}, fmt.Errorf("no sitecustomize.py under %s/opentelemetry/instrumentation/auto_instrumentation: the operator's PYTHONPATH would find no agent", src)
-		}
-		// Directory times follow the copy, not the source: fix them so the
-		// fingerprint is the same from run to run.
-		err = filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				err = os.Chtimes(p, time.Unix(0, 0), time.Unix(0, 0))
-			}
-			return err
-		})
-		b.logf("python agent: %d files from agent/python/src", n)
-		return Produced{Path: out}, err
+		return cached.Produce(b)
 	}}
+}
+
+// walkAgent visits the agent's sources below src in lexical order, without
+// compiled caches; rel is relative to src ("." for src itself).
+func walkAgent(src string, visit func(p, rel string, d fs.DirEntry) error) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		switch {
+		case d.IsDir() && d.Name() == "__pycache__":
+			return filepath.SkipDir
+		case !d.IsDir() && (strings.HasSuffix(p, ".pyc") || strings.HasSuffix(p, ".pyo")):
+			return nil
+		case !d.IsDir() && !d.Type().IsRegular():
+			return fmt.Errorf("%s: the agent tree holds only files and folders", p)
+		}
+		return visit(p, rel, d)
+	})
 }
 
 // copyFile copies src to dst with mode, keeping the modification time.
@@ -378,6 +402,11 @@ func assembleRootfs(b *Builder, kind string, closure []string, dir string) error
 		if err := os.WriteFile(filepath.Join(rootfs, name), []byte(body), 0o644); err != nil {
 			return err
 		}
+		// Fixed times for files made here, so the layer is the same on
+		// every machine that assembles it.
+		if err := os.Chtimes(filepath.Join(rootfs, name), time.Unix(0, 0), time.Unix(0, 0)); err != nil {
+			return err
+		}
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "packages.txt"), []byte(strings.Join(closure, "\n")+"\n"), 0o644); err != nil {
 		return err
@@ -422,7 +451,15 @@ func finishPython(b *Builder, rootfs string) error {
 	if out, err := exec.Command("chroot", rootfs, "/usr/bin/python3", "-m", "compileall", "-q", "/usr/lib/python3.11", "/usr/lib/python3/dist-packages").CombinedOutput(); err != nil {
 		return fmt.Errorf("byte-compiling the Python root filesystem (chroot, needs root): %w\n%s", err, out)
 	}
-	return nil
+	// The made files' own times are never checked (a .pyc records its
+	// source's time inside); fixed ones keep the layer the same from
+	// machine to machine.
+	return filepath.WalkDir(rootfs, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && (strings.HasSuffix(p, ".pyc") || p == filepath.Join(rootfs, "etc", "ld.so.cache")) {
+			err = os.Chtimes(p, time.Unix(0, 0), time.Unix(0, 0))
+		}
+		return err
+	})
 }
 
 // finishBusybox adds busybox's applet links (sh, cp, ls...), which
@@ -478,6 +515,10 @@ func CachedDir(id, desc string, key func(b *Builder) (string, error), fill func(
 			return Produced{}, err
 		}
 		if err := os.Rename(tmp, dir); err != nil {
+			if _, serr := os.Stat(dir); serr == nil {
+				// Another run made the same content meanwhile.
+				return Produced{Path: dir, Key: k}, nil
+			}
 			return Produced{}, fmt.Errorf("moving %s into place: %w", desc, err)
 		}
 		return Produced{Path: dir, Key: k}, nil

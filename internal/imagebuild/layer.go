@@ -29,8 +29,8 @@ type entry struct {
 
 // WriteLayer writes sources as one uncompressed layer tar. Output is
 // deterministic for the same inputs: entries are sorted, owners are root,
-// parent directories the layer implies get a fixed time. File modification
-// times are kept because Python checks them against its compiled .pyc
+// directories and symlinks get a fixed time. Regular files keep their
+// modification times because Python checks them against its compiled .pyc
 // files. When two sources provide the same path, the later one wins, as a
 // later COPY would.
 func WriteLayer(w io.Writer, sources []Source) error {
@@ -123,9 +123,13 @@ func writeEntry(tw *tar.Writer, e entry, links map[[2]uint64]string) error {
 	hdr.ModTime = info.ModTime().Truncate(time.Second)
 	switch {
 	case info.IsDir():
+		// A directory's time says when something in it was last created
+		// on the build machine; nothing in a container reads it.
+		hdr.ModTime = time.Unix(0, 0)
 		hdr.Name += "/"
 		return tw.WriteHeader(hdr)
 	case info.Mode()&fs.ModeSymlink != 0:
+		hdr.ModTime = time.Unix(0, 0) // likewise
 		target, err := os.Readlink(e.src)
 		if err != nil {
 			return fmt.Errorf("reading link %s: %w", e.src, err)
