@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/match"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // Version is the builder's recipe version: part of every fingerprint and of
@@ -140,7 +141,10 @@ func (b *Builder) Image(n string) (v1.Image, string, error) {
 	}
 	fp := sha256.New()
 	fmt.Fprintf(fp, "autotel-image v%d\n", Version)
-	img, cfg := empty.Image, Config{}
+	// OCI media types: a docker archive records none, and OCI layout
+	// readers (containers/image, skopeo) look only for OCI manifests.
+	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	cfg := Config{}
 	var blobs []string
 	if s.Base != "" {
 		base, baseFP, err := b.Image(s.Base)
@@ -239,7 +243,7 @@ func (b *Builder) layer(l Layer) (v1.Layer, string, error) {
 			return nil, "", err
 		}
 	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return os.Open(blob) })
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return os.Open(blob) }, tarball.WithMediaType(types.OCILayer))
 	if err != nil {
 		return nil, "", fmt.Errorf("reading the cached layer %s: %w", blob, err)
 	}

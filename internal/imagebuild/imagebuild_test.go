@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 func must(t *testing.T, err error) {
@@ -291,6 +292,9 @@ func TestWriteLayout(t *testing.T) {
 				found = true
 				if d.Digest != wantDigest {
 					t.Errorf("%s: layout digest %s, built %s", n, d.Digest, wantDigest)
+				}
+				if d.MediaType != types.OCIManifestSchema1 {
+					t.Errorf("%s: media type %s in the layout, want an OCI manifest (what OCI layout readers look for)", n, d.MediaType)
 				}
 				img, err := idx.Image(d.Digest)
 				must(t, err)
