@@ -41,7 +41,7 @@ build | import)
 	tool=$(image_tool)
 	tarballs=$("$tool" build --repo "$repo" "$@") || die "building $* failed"
 	if [ "$cmd" = import ]; then
-		# shellcheck disable=SC2046 # one path per line, no spaces in the cache's paths
+		# shellcheck disable=SC2086 # one path per line, no spaces in the cache's paths
 		"$here/cluster.sh" import $tarballs
 		echo "images: imported: $*" >&2
 	else
