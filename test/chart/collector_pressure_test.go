@@ -271,3 +271,44 @@ config:
 		t.Errorf("warning without a persistent queue:\n%s", n)
 	}
 }
+
+// Refusals say when to come back: the otlp receivers pipelines use get the
+// pushback middleware on both protocols, unless the user set middlewares.
+func TestPushbackMiddleware(t *testing.T) {
+	cfg := collectorConfig(t, template(t, scenarioByName(t, "seed-collector").args()...))
+	for _, proto := range []string{"grpc", "http"} {
+		if got := fmt.Sprint(dig(cfg, "receivers", "otlp", "protocols", proto, "middlewares")); got != "[map[id:pushback]]" {
+			t.Errorf("otlp %s middlewares %s, want [pushback]", proto, got)
+		}
+	}
+	if got := dig(cfg, "extensions", "pushback", "retry_after"); got != "5s" {
+		t.Errorf("pushback retry_after %v, want 5s", got)
+	}
+	if !slices.Contains(strs(dig(cfg, "service", "extensions")), "pushback") {
+		t.Errorf("pushback not enabled in service.extensions %v", dig(cfg, "service", "extensions"))
+	}
+
+	values := valuesFile(t, `mode: daemonset
+config:
+  receivers:
+    otlp:
+      protocols:
+        http: {endpoint: "0.0.0.0:4318", middlewares: [{id: mine}]}
+        grpc: null
+`)
+	cfg = collectorConfig(t, template(t, "-f", values, "--set", "collector.pushback.retryAfter=30s"))
+	if got := fmt.Sprint(dig(cfg, "receivers", "otlp", "protocols", "http", "middlewares")); got != "[map[id:mine]]" {
+		t.Errorf("user's http middlewares became %s", got)
+	}
+	if got := dig(cfg, "receivers", "otlp", "protocols", "grpc"); got != nil {
+		t.Errorf("grpc: null became %v", got)
+	}
+	if got := dig(cfg, "extensions", "pushback"); got != nil {
+		t.Errorf("pushback extension %v added though no protocol uses it", got)
+	}
+
+	cfg = collectorConfig(t, template(t, "--set", "mode=daemonset", "--set", "collector.pushback.enabled=false"))
+	if got := dig(cfg, "receivers", "otlp", "protocols", "http", "middlewares"); got != nil {
+		t.Errorf("pushback disabled, middlewares %v", got)
+	}
+}

@@ -83,9 +83,9 @@ func TestSeedCollectorValues(t *testing.T) {
 	}
 	// The same files the collector's own end-to-end tests run (there the
 	// Loki endpoint comes from the environment): the chart's render as is
-	// (the fault tests), and without autotel's persistent queue (the
-	// upstream-equivalent merge the pipeline and cluster tests run).
-	noQueue := collectorConfig(t, template(t, append(s.args(), "--set", "collector.persistentQueue.enabled=false")...))
+	// (the fault tests), and without autotel's persistent queue and pushback
+	// (the upstream-equivalent merge the pipeline and cluster tests run).
+	noQueue := collectorConfig(t, template(t, append(s.args(), "--set", "collector.persistentQueue.enabled=false", "--set", "collector.pushback.enabled=false")...))
 	for file, render := range map[string]map[string]any{
 		"collector/test/e2e/testdata/chart-seed-relay.yaml": cfg,
 		"collector/testdata/seed-merged.yaml":               noQueue,

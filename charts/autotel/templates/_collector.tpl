@@ -42,7 +42,49 @@ collector as upstream's would: "use the component's defaults".
 {{- if .Values.collector.persistentQueue.enabled -}}
 {{- $config = include "autotel.collector.applyPersistentQueue" (dict "root" . "config" $config) | fromYaml -}}
 {{- end -}}
+{{- if .Values.collector.pushback.enabled -}}
+{{- $config = include "autotel.collector.applyPushback" (dict "root" . "config" $config) | fromYaml -}}
+{{- end -}}
 {{- tpl (toYaml $config) . -}}
+{{- end }}
+
+{{/*
+Refusals that say when to come back (beyond upstream): the otlp receivers
+pipelines use get autotel's `pushback` middleware on each protocol, which adds
+Retry-After to HTTP 429/503 and RetryInfo to gRPC Unavailable answers (from
+memory_limiter or a full queue). A protocol with `middlewares` of the user's
+is left as written.
+*/}}
+{{- define "autotel.collector.applyPushback" -}}
+{{- $config := .config -}}
+{{- $used := list -}}
+{{- range $_, $pipeline := (dig "service" "pipelines" dict $config) -}}
+{{- $used = concat $used (($pipeline | default dict).receivers | default list) -}}
+{{- end -}}
+{{- $added := false -}}
+{{- range $name := $used | uniq | sortAlpha -}}
+{{- if eq (regexReplaceAll "/.*$" $name "") "otlp" -}}
+{{- $protocols := dig "receivers" $name "protocols" dict $config -}}
+{{- range $proto := list "grpc" "http" -}}
+{{- $p := get $protocols $proto -}}
+{{- if and (kindIs "map" $p) (not (hasKey $p "middlewares")) -}}
+{{- $_ := set $p "middlewares" (list (dict "id" "pushback")) -}}
+{{- $added = true -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if $added -}}
+{{- $extensions := $config.extensions | default dict -}}
+{{- if not (hasKey $extensions "pushback") -}}
+{{- $_ := set $extensions "pushback" (dict "retry_after" .root.Values.collector.pushback.retryAfter) -}}
+{{- end -}}
+{{- $_ := set $config "extensions" $extensions -}}
+{{- $service := $config.service | default dict -}}
+{{- $_ := set $service "extensions" (append ($service.extensions | default list) "pushback" | uniq) -}}
+{{- $_ := set $config "service" $service -}}
+{{- end -}}
+{{- toYaml $config -}}
 {{- end }}
 
 {{/*
