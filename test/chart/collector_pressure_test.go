@@ -183,7 +183,7 @@ config:
 	if got := dig(cfg, "exporters", "debug", "sending_queue"); got != nil {
 		t.Errorf("debug exporter got a queue: %v", got)
 	}
-	if got := strs(dig(cfg, "service", "extensions")); !slices.Equal(got, []string{"health_check", "file_storage/mine", "file_storage/autotel-queue"}) {
+	if got := strs(dig(cfg, "service", "extensions")); !slices.Equal(got, []string{"health_check", "file_storage/mine", "file_storage/autotel-queue", "pushback"}) {
 		t.Errorf("service extensions %v", got)
 	}
 

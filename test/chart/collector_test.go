@@ -289,7 +289,7 @@ config:
 			if got := strs(dig(cfg, "service", "pipelines", "traces", "exporters")); !slices.Equal(got, []string{"otlphttp"}) {
 				t.Errorf("traces exporters %v, want the list replaced", got)
 			}
-			if got := strs(dig(cfg, "service", "pipelines", "traces", "processors")); !slices.Equal(got, []string{"memory_limiter", "batch"}) {
+			if got := strs(dig(cfg, "service", "pipelines", "traces", "processors")); !slices.Equal(got, []string{"memory_limiter"}) {
 				t.Errorf("traces processors %v, want the defaults kept", got)
 			}
 		}},
