@@ -449,7 +449,7 @@ type payload struct {
 }
 
 // makePayloads builds OTLP requests shaped like the seed's records
-// (observed-log-loki.json, observed-injected-pod.yaml): per resource (pod) the
+// (testdata/observed-log-loki.json, as the operator injects a Python pod): per resource (pod) the
 // 13 attributes a Python pod instrumented by the operator carries, per record
 // a severity, the 7 attributes the Python SDK's logging handler adds and a
 // werkzeug-style access line (~70-200 bytes).
