@@ -4,6 +4,8 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/autotel/autotel/api/v1alpha1"
 )
 
 // Language is one kind of injection an Instrumentation serves.
@@ -21,10 +23,12 @@ const (
 	SDK         Language = "sdk"
 )
 
-// languageInfo is everything the injector knows about one language.
-// Adding a language is adding a row to languageTable (plus its injector,
-// and its agent image and spec section in api/ and the Instrumentation
-// webhook).
+// languageInfo is everything the operator knows about one language: the
+// injector, the enable flag's default, and (spec) how the Instrumentation
+// webhook defaults and validates the language's spec section and which
+// image flag sets its agent image. Adding a language is adding a row to
+// languageTable, plus its injector, its spec section in api/v1alpha1 and
+// its field in Images.
 type languageInfo struct {
 	language Language
 	// display is how upstream's messages name the language.
@@ -41,29 +45,74 @@ type languageInfo struct {
 	// marker tells whether injection of this language is visible in a pod
 	// (an init container or sidecar it adds); nil for SDK, which adds none.
 	marker func(*corev1.Pod) bool
+	// spec is the language's section of an Instrumentation spec; nil for
+	// SDK, which has none.
+	spec *SpecSection
 }
 
 // languageTable is in application order: the order Languages lists and
 // Mutate applies.
 var languageTable = []languageInfo{
 	{language: Java, display: "Java", enabledByDefault: true, injector: javaInjector,
-		marker: hasInit(javaInitContainerName)},
+		marker: hasInit(javaInitContainerName),
+		spec: &SpecSection{Field: "java", DefaultImage: operatorImageRepo + "java:2.30.0", RequestCPU: "50m", RequestMemory: "64Mi",
+			Image: func(i *Images) *string { return &i.Java },
+			Of: func(s *v1alpha1.InstrumentationSpec) SectionFields {
+				return SectionFields{&s.Java.Image, &s.Java.Resources, &s.Java.VolumeSpec}
+			}}},
 	{language: NodeJS, display: "NodeJS", enabledByDefault: true, injector: nodeJSInjector,
-		marker: hasInit(nodeJSInitContainerName)},
+		marker: hasInit(nodeJSInitContainerName),
+		spec: &SpecSection{Field: "nodejs", DefaultImage: operatorImageRepo + "nodejs:0.78.0", RequestCPU: "50m", RequestMemory: "128Mi",
+			Image: func(i *Images) *string { return &i.NodeJS },
+			Of: func(s *v1alpha1.InstrumentationSpec) SectionFields {
+				return SectionFields{&s.NodeJS.Image, &s.NodeJS.Resources, &s.NodeJS.VolumeSpec}
+			}}},
 	{language: Python, display: "Python", enabledByDefault: true, injector: pythonInjector,
-		annotations: []string{AnnotationPythonPlatform}, marker: hasInit(pythonInitContainerName)},
+		annotations: []string{AnnotationPythonPlatform}, marker: hasInit(pythonInitContainerName),
+		spec: &SpecSection{Field: "python", DefaultImage: operatorImageRepo + "python:0.64b0", RequestCPU: "50m", RequestMemory: "64Mi",
+			Image: func(i *Images) *string { return &i.Python },
+			Of: func(s *v1alpha1.InstrumentationSpec) SectionFields {
+				return SectionFields{&s.Python.Image, &s.Python.Resources, &s.Python.VolumeSpec}
+			}}},
 	{language: DotNet, display: ".NET", enabledByDefault: true, injector: dotNetInjector,
-		annotations: []string{AnnotationDotNetRuntime}, marker: hasInit(dotNetInitContainerName)},
+		annotations: []string{AnnotationDotNetRuntime}, marker: hasInit(dotNetInitContainerName),
+		spec: &SpecSection{Field: "dotnet", DefaultImage: operatorImageRepo + "dotnet:1.16.0", RequestCPU: "50m", RequestMemory: "128Mi",
+			Image: func(i *Images) *string { return &i.DotNet },
+			Of: func(s *v1alpha1.InstrumentationSpec) SectionFields {
+				return SectionFields{&s.DotNet.Image, &s.DotNet.Resources, &s.DotNet.VolumeSpec}
+			}}},
 	{language: Go, display: "Go", enabledByDefault: false, injector: goInjector{},
 		marker: func(pod *corev1.Pod) bool {
 			return slices.ContainsFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == goSidecarName })
-		}},
+		},
+		spec: &SpecSection{Field: "go", DefaultImage: "ghcr.io/open-telemetry/opentelemetry-go-instrumentation/autoinstrumentation-go:v0.24.0",
+			RequestCPU: "50m", RequestMemory: "64Mi",
+			Image: func(i *Images) *string { return &i.Go },
+			Of: func(s *v1alpha1.InstrumentationSpec) SectionFields {
+				return SectionFields{&s.Go.Image, &s.Go.Resources, &s.Go.VolumeSpec}
+			}}},
 	{language: ApacheHttpd, display: "Apache HTTPD", enabledByDefault: true, injector: apacheInjector,
-		marker: hasInit(apacheInjector.attachContainer)},
+		marker: hasInit(apacheInjector.attachContainer),
+		spec: &SpecSection{Field: "apachehttpd", DefaultImage: webServerImage, RequestCPU: "1m", RequestMemory: "128Mi",
+			Image: func(i *Images) *string { return &i.ApacheHttpd },
+			Of: func(s *v1alpha1.InstrumentationSpec) SectionFields {
+				return SectionFields{&s.ApacheHttpd.Image, &s.ApacheHttpd.Resources, &s.ApacheHttpd.VolumeSpec}
+			},
+			Defaults: func(s *v1alpha1.InstrumentationSpec) {
+				setIfEmpty(&s.ApacheHttpd.Version, "2.4")
+				setIfEmpty(&s.ApacheHttpd.ConfigPath, "/usr/local/apache2/conf")
+			}}},
 	// Nginx's container-names annotation differs from the pattern; upstream
 	// shipped it that way and manifests depend on it.
 	{language: Nginx, display: "Nginx", enabledByDefault: false, injector: nginxInjector,
-		containerNamesAnnotation: annotationPrefix + "inject-nginx-container-names", marker: hasInit(nginxInjector.attachContainer)},
+		containerNamesAnnotation: annotationPrefix + "inject-nginx-container-names", marker: hasInit(nginxInjector.attachContainer),
+		// One agent build serves both web servers.
+		spec: &SpecSection{Field: "nginx", DefaultImage: webServerImage, RequestCPU: "1m", RequestMemory: "128Mi",
+			Image: func(i *Images) *string { return &i.Nginx },
+			Of: func(s *v1alpha1.InstrumentationSpec) SectionFields {
+				return SectionFields{&s.Nginx.Image, &s.Nginx.Resources, &s.Nginx.VolumeSpec}
+			},
+			Defaults: func(s *v1alpha1.InstrumentationSpec) { setIfEmpty(&s.Nginx.ConfigFile, "/etc/nginx/nginx.conf") }}},
 	// inject-sdk has no enable flag upstream: it is always honoured.
 	{language: SDK, display: "SDK", enabledByDefault: true, injector: sdkOnlyInjector{}},
 }
@@ -107,4 +156,67 @@ func (l Language) displayName() string {
 		return i.display
 	}
 	return "SDK"
+}
+
+const (
+	operatorImageRepo = "ghcr.io/open-telemetry/opentelemetry-operator/autoinstrumentation-"
+	webServerImage    = operatorImageRepo + "apache-httpd:1.0.4"
+)
+
+// Images are the agent images the Instrumentation webhook writes into
+// Instrumentations that leave them empty, one field per language with a
+// spec section (its SpecSection.Image points at it), set by the operator's
+// auto-instrumentation-<language>-image flags. A struct rather than a map
+// so callers name languages checked by the compiler.
+type Images struct {
+	Java, NodeJS, Python, DotNet, Go, ApacheHttpd, Nginx string
+	// PythonLogs is autotel's own Python log agent (agent/python): zero
+	// dependencies, any libc, pre-fork safe. Not a language of its own: the
+	// Instrumentation webhook picks it for spec.python.image per
+	// Instrumentation, by annotation; upstream's image stays the default.
+	PythonLogs string
+}
+
+// SpecSection is a language's section of an Instrumentation spec
+// (spec.<language>) and what the Instrumentation webhook defaults in it.
+type SpecSection struct {
+	// Field names the section in the webhook's messages as upstream's do:
+	// lower-cased ("apachehttpd", not the JSON name apacheHttpd).
+	Field string
+	// Of points at the fields every section has, in spec s.
+	Of func(s *v1alpha1.InstrumentationSpec) SectionFields
+	// Image points at the language's field in i.
+	Image func(i *Images) *string
+	// DefaultImage is the agent image the upstream operator release we
+	// track ships, so Instrumentations defaulted by either operator pin the
+	// same agent.
+	DefaultImage string
+	// RequestCPU and RequestMemory are upstream's default requests of the
+	// language's init containers (or sidecar), so they are scheduled alike
+	// under both operators. Limits are the same for every language.
+	RequestCPU, RequestMemory string
+	// Defaults fills the settings only this language has; nil when none.
+	Defaults func(s *v1alpha1.InstrumentationSpec)
+}
+
+// SectionFields are pointers to the fields every spec section has.
+type SectionFields struct {
+	Image     *string
+	Resources *corev1.ResourceRequirements
+	Volume    *v1alpha1.VolumeSpec
+}
+
+// Spec is the language's section of an Instrumentation spec; false for
+// SDK, which has none.
+func (l Language) Spec() (SpecSection, bool) {
+	if i := l.info(); i != nil && i.spec != nil {
+		return *i.spec, true
+	}
+	return SpecSection{}, false
+}
+
+func setIfEmpty(field *string, value string) {
+	if *field == "" {
+		*field = value
+	}
 }

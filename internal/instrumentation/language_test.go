@@ -39,6 +39,47 @@ func TestLanguageTable(t *testing.T) {
 	}
 }
 
+// TestSpecSectionsComplete: every language but SDK declares its spec
+// section fully, each pointing at its own Images field and its own part of
+// the spec (the Instrumentation webhook's tests check what is done with
+// them).
+func TestSpecSectionsComplete(t *testing.T) {
+	var imgs Images
+	var spec v1alpha1.InstrumentationSpec
+	imageFields := map[*string]Language{}
+	specImages := map[*string]Language{}
+	for _, l := range Languages {
+		sec, ok := l.Spec()
+		if l == SDK {
+			if ok {
+				t.Errorf("sdk has a spec section")
+			}
+			continue
+		}
+		if !ok || sec.Field == "" || sec.DefaultImage == "" || sec.RequestCPU == "" || sec.RequestMemory == "" || sec.Image == nil || sec.Of == nil {
+			t.Errorf("%s: incomplete spec section %+v", l, sec)
+			continue
+		}
+		if other, dup := imageFields[sec.Image(&imgs)]; dup {
+			t.Errorf("%s and %s share an Images field", l, other)
+		}
+		imageFields[sec.Image(&imgs)] = l
+		f := sec.Of(&spec)
+		if f.Image == nil || f.Resources == nil || f.Volume == nil {
+			t.Errorf("%s: Of leaves a field nil: %+v", l, f)
+			continue
+		}
+		if other, dup := specImages[f.Image]; dup {
+			t.Errorf("%s and %s share a spec section", l, other)
+		}
+		specImages[f.Image] = l
+	}
+	// Every string field of Images but PythonLogs belongs to a language.
+	if want := reflect.TypeFor[Images]().NumField() - 1; len(imageFields) != want {
+		t.Errorf("%d languages point into Images, which has %d language fields", len(imageFields), want)
+	}
+}
+
 // TestInjectedLanguagesFromMarkers: each language is recognised by what it
 // leaves in the pod, in application order.
 func TestInjectedLanguagesFromMarkers(t *testing.T) {

@@ -84,21 +84,18 @@ type imageFlag struct {
 	ptr        *string
 }
 
+// imageFlags has one flag per language with a spec section, in the
+// language table's order, keyed by the language's name (as upstream's
+// flags are), and autotel's Python log agent last.
 func imageFlags(i *instrumentationwebhook.Images) []imageFlag {
-	lang := func(key string, p *string) imageFlag {
-		return imageFlag{key: key, ptr: p, usage: "default image for " + key + " auto-instrumentation"}
+	var flags []imageFlag
+	for _, l := range instrumentation.Languages {
+		if sec, ok := l.Spec(); ok {
+			flags = append(flags, imageFlag{key: string(l), ptr: sec.Image(i), usage: "default image for " + string(l) + " auto-instrumentation"})
+		}
 	}
-	return []imageFlag{
-		lang(string(instrumentation.Java), &i.Java),
-		lang(string(instrumentation.NodeJS), &i.NodeJS),
-		lang(string(instrumentation.Python), &i.Python),
-		lang(string(instrumentation.DotNet), &i.DotNet),
-		lang(string(instrumentation.Go), &i.Go),
-		lang(string(instrumentation.ApacheHttpd), &i.ApacheHttpd),
-		lang(string(instrumentation.Nginx), &i.Nginx),
-		{key: "python-logs", ptr: &i.PythonLogs,
-			usage: "autotel's Python log agent image, used for Instrumentations annotated " + instrumentationwebhook.PythonAgentAnnotation + ": logs"},
-	}
+	return append(flags, imageFlag{key: "python-logs", ptr: &i.PythonLogs,
+		usage: "autotel's Python log agent image, used for Instrumentations annotated " + instrumentationwebhook.PythonAgentAnnotation + ": logs"})
 }
 
 // ReadPublishedConfig decodes the ConfigMap, naming it in errors.
