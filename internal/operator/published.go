@@ -136,6 +136,12 @@ func (p *configPublisher) Start(ctx context.Context) error {
 	last := ""
 	for {
 		err := p.publish(ctx)
+		if apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) {
+			// Another replica wrote it between our read and our write: the
+			// expected race of a fresh install, not worth an error line.
+			// Read again at once; its content may be an older operator's.
+			err = p.publish(ctx)
+		}
 		if err == nil {
 			p.log.Info("published injection settings for the CLI", "configmap", p.key.String())
 			return nil

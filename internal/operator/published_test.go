@@ -5,11 +5,15 @@ import (
 	"flag"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/autotel/autotel/internal/instrumentation"
@@ -90,4 +94,49 @@ func TestReadPublishedConfigErrors(t *testing.T) {
 			t.Errorf("data %v: error %v, want one naming ns/cm and %q", tc.data, err, tc.want)
 		}
 	}
+}
+
+// Two replicas of a fresh install both find no ConfigMap and both create it:
+// the loser must re-read and finish without logging an error.
+func TestPublisherLosesCreateRaceQuietly(t *testing.T) {
+	key := types.NamespacedName{Namespace: "autotel-system", Name: DefaultInjectionConfigName}
+	c := fake.NewClientBuilder().WithScheme(Scheme()).Build()
+	o := DefaultOptions()
+	other := &configPublisher{key: key, config: o.Published(), reader: c, writer: c, log: logr.Discard()}
+	// The reader says "not found" once, as it did to the losing replica
+	// just before the other replica's create landed.
+	racing := &notFoundOnce{Client: c, before: func() error { return other.publish(context.Background()) }}
+	var errs []string
+	log := funcr.New(func(prefix, args string) { errs = append(errs, args) }, funcr.Options{})
+	p := &configPublisher{key: key, config: o.Published(), reader: racing, writer: c, log: log}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range errs {
+		if strings.Contains(e, `"error"`) || strings.Contains(e, "retrying") {
+			t.Errorf("error logged for the expected create race: %s", e)
+		}
+	}
+	if racing.calls < 2 {
+		t.Errorf("ConfigMap read %d times, want a re-read after the lost race", racing.calls)
+	}
+}
+
+type notFoundOnce struct {
+	client.Client
+	before func() error
+	calls  int
+}
+
+func (r *notFoundOnce) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	r.calls++
+	if r.calls == 1 {
+		if err := r.before(); err != nil {
+			return err
+		}
+		return apierrors.NewNotFound(corev1.Resource("configmaps"), key.Name)
+	}
+	return r.Client.Get(ctx, key, obj, opts...)
 }
