@@ -151,16 +151,22 @@ func TestSeedStory(t *testing.T) {
 		checkSeedIdentity(t, pod, "sample-gunicorn", recs)
 		hello := filterRecs(recs, scopeBody("flask_app", "hello request "))
 		wantN(t, "/hello: app.logger.info", hello, 16)
-		workers := map[string]bool{}
+		workers, streams := map[string]bool{}, map[string]bool{}
 		for _, r := range hello {
 			id := r.attr("request_id")
 			if got, want := r.res("process.pid"), fmt.Sprint(served[id]); got != want {
 				t.Errorf("request %s served by pid %s, exported by %s", id, want, got)
 			}
-			workers[r.Labels["instance"]] = true
+			workers[r.res("service.instance.id")] = true
+			streams[r.Labels["instance"]] = true
 		}
+		// One service.instance.id per worker process (OpenTelemetry's rule),
+		// one stream per container (the exporter's stable instance label).
 		if len(workers) != 4 {
-			t.Errorf("hello records in %d instance streams, want one per worker (4): %v", len(workers), workers)
+			t.Errorf("hello records from %d service.instance.ids, want one per worker (4): %v", len(workers), workers)
+		}
+		if len(streams) != 1 {
+			t.Errorf("hello records in %d instance streams, want one per container: %v", len(streams), streams)
 		}
 		wantN(t, "/hello: print()", filterRecs(recs, scopeBody("sys.stdout", "print from hello ")), 16)
 		wantN(t, "/error: log.error", filterRecs(recs, scopeBody("demo.app", "about to fail e")), 4)
@@ -281,7 +287,7 @@ func checkSeedIdentity(t *testing.T, pod *corev1.Pod, deployment string, recs []
 			"label container":              "sample",
 			"label exporter":               "OTLP",
 			"label job":                    pod.Namespace + "/" + deployment,
-			"label instance":               fmt.Sprintf("%s.%s.sample-%s", pod.Namespace, pod.Name, pid),
+			"label instance":               fmt.Sprintf("%s.%s.sample", pod.Namespace, pod.Name),
 			"resource k8s.pod.name":        pod.Name,
 			"resource k8s.namespace.name":  pod.Namespace,
 			"resource k8s.container.name":  "sample",
