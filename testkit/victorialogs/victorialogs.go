@@ -40,11 +40,10 @@ func Bin(repoRoot string) (string, error) {
 	script := filepath.Join(root, "hack", "collector-victorialogs.sh")
 	cmd := exec.Command("bash", script)
 	cmd.Dir = root
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd.Stderr = os.Stderr // build progress: the first install takes minutes
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("installing VictoriaLogs with %s (or set %s to a victoria-logs binary): %w\n%s", script, EnvBin, err, stderr.String())
+		return "", fmt.Errorf("installing VictoriaLogs with %s (or set %s to a victoria-logs binary): %w", script, EnvBin, err)
 	}
 	return strings.TrimSpace(string(out)), nil
 }
