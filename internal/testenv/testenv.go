@@ -6,7 +6,6 @@ package testenv
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/autotel/autotel/internal/operator"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 // RepoRoot finds the repository from the working directory upwards.
@@ -145,17 +145,7 @@ func Start(log logr.Logger, opts func(*operator.Options)) (*Env, error) {
 }
 
 func waitForTLS(addr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // liveness only
-		if err == nil {
-			return conn.Close()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("webhook server at %s not serving TLS after %s: %w", addr, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return wait.Err(timeout, "the webhook server at "+addr+" to serve TLS", func() (bool, string) { return wait.TLSServing(addr) })
 }
 
 // Stop ends the operator, then the control plane processes.

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/autotel/autotel/testkit/proc"
 	"io"
 	"net"
 	"net/http"
@@ -408,11 +409,11 @@ func (d *demo) clusterPIDs(t *testing.T) map[string]int {
 
 func (d *demo) checkNothingLeft(t *testing.T, storePID int, daemons map[string]int) {
 	t.Helper()
-	if alive(storePID) {
+	if proc.Alive(storePID) {
 		t.Errorf("VictoriaLogs (pid %d) still running after down", storePID)
 	}
 	for name, pid := range daemons {
-		if alive(pid) {
+		if proc.Alive(pid) {
 			t.Errorf("%s (pid %d) still running after down", name, pid)
 		}
 	}
@@ -420,7 +421,7 @@ func (d *demo) checkNothingLeft(t *testing.T, storePID int, daemons map[string]i
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, dir := range dirs {
 		pid, _ := strconv.Atoi(filepath.Base(dir))
-		if pid == os.Getpid() || !alive(pid) {
+		if pid == os.Getpid() || !proc.Alive(pid) {
 			continue
 		}
 		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
@@ -498,16 +499,6 @@ func listening(port int) bool {
 	}
 	c.Close()
 	return true
-}
-
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// A zombie has exited; only its parent's reaping is pending.
-	f := strings.Fields(string(b))
-	return len(f) > 2 && f[2] != "Z"
 }
 
 // repoRoot is the folder of the root go.mod. internal/testenv has the same

@@ -4,9 +4,12 @@
 package proc
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -109,8 +112,18 @@ func (p *Process) Stop(grace time.Duration) error {
 	return fmt.Errorf("%s (pid %d) %w after %v", p.Name, p.Pid(), ErrKilled, grace)
 }
 
-// Alive reports whether a process with this pid exists (and is not a
-// zombie of ours awaiting Wait): signal 0 probes without delivering.
+// Alive reports whether a process with this pid is running. A zombie (it
+// exited; only its parent's reaping is pending) is not: its state letter
+// in /proc/PID/stat, after the parenthesised command name, is Z.
 func Alive(pid int) bool {
-	return syscall.Kill(pid, 0) == nil
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	return len(f) > 0 && f[0] != "Z"
 }

@@ -2,6 +2,8 @@ package proc_test
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -65,5 +67,28 @@ func TestStartErrorNamesBinary(t *testing.T) {
 	_, err := proc.Start("nothing", exec.Command("/nonexistent/bin"))
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/bin") {
 		t.Fatalf("Start = %v; want an error naming the binary", err)
+	}
+}
+
+func TestAliveIsFalseForAZombie(t *testing.T) {
+	// Start without Wait: after exit the child stays a zombie until reaped.
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	deadline := time.Now().Add(10 * time.Second)
+	for proc.Alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d (exited, unreaped) still reported alive", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+		t.Fatalf("the zombie should still be in /proc before Wait: %v", err)
+	}
+	_ = cmd.Wait()
+	if !proc.Alive(os.Getpid()) {
+		t.Fatal("the test itself is not reported alive")
 	}
 }

@@ -74,7 +74,7 @@ func Start(t testing.TB, bin string) *Server {
 		if p.Exited() {
 			t.Fatalf("VictoriaLogs exited during start-up (%v):\n%s", p.Err(), p.Out.Tail(4096))
 		}
-		return httpOK("http://" + addr + "/health"), ""
+		return wait.HTTPOK("http://" + addr + "/health"), ""
 	})
 	return &Server{Addr: addr, Proc: p}
 }
@@ -152,14 +152,3 @@ func (r Row) Labels() map[string]string {
 
 // Msg is the stored line.
 func (r Row) Msg() string { return r["_msg"] }
-
-func httpOK(u string) bool {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(u)
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode == http.StatusOK
-}

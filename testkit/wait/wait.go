@@ -2,7 +2,11 @@
 package wait
 
 import (
+	"crypto/tls"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"time"
 )
 
@@ -53,4 +57,50 @@ func For(t TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	if err := Err(timeout, what, cond); err != nil {
 		t.Fatalf("%v", err)
 	}
+}
+
+// HTTPOK reports whether GET url answers 200 within 2 s: a readiness
+// condition for Until and For.
+func HTTPOK(url string) bool {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode == http.StatusOK
+}
+
+// TLSServing is a condition that holds once addr completes a TLS handshake
+// (any certificate: it checks liveness, not trust); its state is the last
+// dial error.
+func TLSServing(addr string) (bool, string) {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // liveness only
+	if err != nil {
+		return false, err.Error()
+	}
+	_ = conn.Close()
+	return true, ""
+}
+
+// NoError adapts a condition that reports what is still wrong as an error.
+func NoError(cond func() error) func() (bool, string) {
+	return func() (bool, string) {
+		if err := cond(); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	}
+}
+
+// Listening is a condition that holds once a TCP connection to addr
+// (host:port) is accepted; its state is the last dial error.
+func Listening(addr string) (bool, string) {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return false, err.Error()
+	}
+	_ = c.Close()
+	return true, ""
 }

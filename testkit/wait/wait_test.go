@@ -2,6 +2,9 @@ package wait_test
 
 import (
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -46,5 +49,73 @@ func TestForFails(t *testing.T) {
 	wait.For(&ft, time.Second, "y", func() (bool, string) { return true, "" })
 	if ft.msg != "" {
 		t.Fatalf("For failed although cond held: %q", ft.msg)
+	}
+}
+
+func TestHTTPOK(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ok" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	if !wait.HTTPOK(srv.URL + "/ok") {
+		t.Error("200 not OK")
+	}
+	if wait.HTTPOK(srv.URL + "/starting") {
+		t.Error("503 taken for OK")
+	}
+	srv.Close()
+	if wait.HTTPOK(srv.URL + "/ok") {
+		t.Error("a closed server taken for OK")
+	}
+}
+
+func TestTLSServing(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	addr := srv.Listener.Addr().String()
+	if ok, state := wait.TLSServing(addr); !ok {
+		t.Fatalf("TLS server not seen serving: %s", state)
+	}
+	plain := httptest.NewServer(http.NotFoundHandler())
+	defer plain.Close()
+	if ok, _ := wait.TLSServing(plain.Listener.Addr().String()); ok {
+		t.Error("a plain HTTP server taken for TLS")
+	}
+	srv.Close()
+	if ok, state := wait.TLSServing(addr); ok || state == "" {
+		t.Errorf("closed server: %v, %q", ok, state)
+	}
+}
+
+func TestNoError(t *testing.T) {
+	n := 0
+	err := wait.Err(time.Minute, "three calls", wait.NoError(func() error {
+		if n++; n < 3 {
+			return fmt.Errorf("call %d", n)
+		}
+		return nil
+	}))
+	if err != nil || n != 3 {
+		t.Fatalf("Err = %v after %d calls", err, n)
+	}
+	err = wait.Err(10*time.Millisecond, "never", wait.NoError(func() error { return fmt.Errorf("broken") }))
+	if err == nil || !strings.Contains(err.Error(), "broken") {
+		t.Fatalf("Err = %v, want the last error", err)
+	}
+}
+
+func TestListening(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if ok, state := wait.Listening(addr); !ok {
+		t.Fatalf("listener not seen: %s", state)
+	}
+	l.Close()
+	if ok, state := wait.Listening(addr); ok || state == "" {
+		t.Errorf("closed listener: %v, %q", ok, state)
 	}
 }
