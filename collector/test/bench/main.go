@@ -23,7 +23,6 @@ import (
 	"io"
 	"log"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,7 +31,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -40,6 +38,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
 	"github.com/autotel/autotel/collector/internal/lokipush"
+	"github.com/autotel/autotel/testkit/ports"
+	"github.com/autotel/autotel/testkit/proc"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 var (
@@ -380,37 +381,31 @@ func post(client *http.Client, url string, body []byte) error {
 	return nil
 }
 
+// waitFor reports whether cond holds within d.
 func waitFor(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return cond()
+	ok, _ := wait.Until(d, 50*time.Millisecond, func() (bool, string) { return cond(), "" })
+	return ok
 }
 
+// running is a collector under test, stopped by its pid.
 type running struct {
-	cmd     *exec.Cmd
+	*proc.Process
 	otlpURL string
-	done    chan struct{}
 	dir     string
-}
-
-func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	logf    *os.File
 }
 
 func mustStart(bin, cfgTemplate string) *running { return mustStartEnv(bin, cfgTemplate) }
 
 func mustStartEnv(bin, cfgTemplate string, env ...string) *running {
-	otlpPort, healthPort := freePort(), freePort()
+	otlpPort, err := ports.Pick()
+	if err != nil {
+		log.Fatal(err)
+	}
+	healthPort, err := ports.Pick()
+	if err != nil {
+		log.Fatal(err)
+	}
 	cfg := strings.NewReplacer("OTLP_PORT", strconv.Itoa(otlpPort), "HEALTH_PORT", strconv.Itoa(healthPort)).Replace(cfgTemplate)
 	dir, err := os.MkdirTemp("", "autotel-bench-")
 	if err != nil {
@@ -427,20 +422,13 @@ func mustStartEnv(bin, cfgTemplate string, env ...string) *running {
 	cmd := exec.Command(bin, "--config", path)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		log.Fatalf("starting %s: %v", bin, err)
+	p, err := proc.Start("autotel-collector", cmd)
+	if err != nil {
+		log.Fatal(err)
 	}
-	r := &running{cmd: cmd, otlpURL: fmt.Sprintf("http://127.0.0.1:%d/v1/logs", otlpPort), done: make(chan struct{}), dir: dir}
-	go func() { _ = cmd.Wait(); logf.Close(); close(r.done) }()
+	r := &running{Process: p, otlpURL: fmt.Sprintf("http://127.0.0.1:%d/v1/logs", otlpPort), dir: dir, logf: logf}
 	health := fmt.Sprintf("http://127.0.0.1:%d/", healthPort)
-	if !waitFor(30*time.Second, func() bool {
-		resp, err := http.Get(health)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}) || !r.alive() {
+	if !waitFor(30*time.Second, func() bool { return wait.HTTPOK(health) }) || !r.alive() {
 		out, _ := os.ReadFile(filepath.Join(dir, "collector.log"))
 		r.stop()
 		log.Fatalf("%s did not become healthy:\n%s", bin, out)
@@ -448,31 +436,17 @@ func mustStartEnv(bin, cfgTemplate string, env ...string) *running {
 	return r
 }
 
-func (r *running) alive() bool {
-	select {
-	case <-r.done:
-		return false
-	default:
-		return true
-	}
-}
+func (r *running) alive() bool { return !r.Exited() }
 
 func (r *running) stop() {
-	if r.alive() {
-		_ = r.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-r.done:
-		case <-time.After(20 * time.Second):
-			_ = r.cmd.Process.Kill()
-			<-r.done
-		}
-	}
+	_ = r.Stop(20 * time.Second)
+	_ = r.logf.Close()
 	_ = os.RemoveAll(r.dir)
 }
 
 // cpuSeconds is the process's user+system CPU time so far.
 func (r *running) cpuSeconds() float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.Pid()))
 	if err != nil {
 		log.Fatalf("reading CPU time: %v", err)
 	}
@@ -496,7 +470,7 @@ func (r *running) peakRSS() int64 { return r.status("VmHWM:") }
 
 // status reads a kB field of /proc/<pid>/status.
 func (r *running) status(field string) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.Pid()))
 	if err != nil {
 		return -1
 	}
