@@ -4,7 +4,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,26 +22,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/autotel/autotel/internal/operator"
+	"github.com/autotel/autotel/testkit/repo"
 	"github.com/autotel/autotel/testkit/wait"
 )
 
 // RepoRoot finds the repository from the working directory upwards.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.HasPrefix(b, []byte("module github.com/autotel/autotel\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the autotel repository (no go.mod of github.com/autotel/autotel above the working directory)")
-		}
-		dir = parent
-	}
-}
+func RepoRoot() (string, error) { return repo.Root() }
 
 // BinaryDir returns the folder holding kube-apiserver, etcd and kubectl:
 // KUBEBUILDER_ASSETS when set, else what hack/kube-binaries.sh builds (or

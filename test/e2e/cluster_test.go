@@ -225,17 +225,9 @@ func (c *cluster) stopAndCheck(t *testing.T) {
 // daemon or shim naming the state folder, or anything in a pod's cgroup.
 func leftoverProcesses(state string) []string {
 	var out []string
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		pid, _ := strconv.Atoi(filepath.Base(d))
-		if pid == os.Getpid() || !proc.Alive(pid) {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join(d, "cmdline"))
-		cmd := strings.ReplaceAll(string(cmdline), "\x00", " ")
-		cgroups, _ := os.ReadFile(filepath.Join(d, "cgroup"))
-		if strings.Contains(cmd, state+"/") || strings.Contains(string(cgroups), "/k8s.io/") {
-			out = append(out, fmt.Sprintf("pid %d: %s", pid, cmd))
+	for _, p := range proc.Others() {
+		if strings.Contains(p.Cmdline, state+"/") || strings.Contains(p.Cgroup, "/k8s.io/") {
+			out = append(out, fmt.Sprintf("pid %d: %s", p.Pid, p.Cmdline))
 		}
 	}
 	return out

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -126,4 +128,28 @@ func Alive(pid int) bool {
 	}
 	f := strings.Fields(string(b[i+1:]))
 	return len(f) > 0 && f[0] != "Z"
+}
+
+// Info is a live process as /proc shows it.
+type Info struct {
+	Pid     int
+	Cmdline string // arguments joined by spaces
+	Cgroup  string // /proc/PID/cgroup
+}
+
+// Others lists the live processes of the machine (zombies and this process
+// left out), for tests that check nothing they started is left behind.
+func Others() []Info {
+	var out []Info
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil || pid == os.Getpid() || !Alive(pid) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join(d, "cmdline"))
+		cgroup, _ := os.ReadFile(filepath.Join(d, "cgroup"))
+		out = append(out, Info{Pid: pid, Cmdline: strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")), Cgroup: string(cgroup)})
+	}
+	return out
 }

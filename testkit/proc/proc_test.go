@@ -92,3 +92,22 @@ func TestAliveIsFalseForAZombie(t *testing.T) {
 		t.Fatal("the test itself is not reported alive")
 	}
 }
+
+func TestOthersSeesAChildNotItself(t *testing.T) {
+	p := proc.StartT(t, "sleep", exec.Command("sleep", "61"))
+	var found bool
+	for _, o := range proc.Others() {
+		if o.Pid == os.Getpid() {
+			t.Error("Others lists the calling process")
+		}
+		if o.Pid == p.Pid() {
+			found = true
+			if o.Cmdline != "sleep 61" {
+				t.Errorf("cmdline %q", o.Cmdline)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("child pid %d not in Others", p.Pid())
+	}
+}
