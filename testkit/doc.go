@@ -9,5 +9,6 @@
 //   - wait: poll a condition until it holds or time runs out;
 //   - proc: start a process, capture its output, stop it by pid;
 //   - victorialogs: run VictoriaLogs on a free port and query it (LogsQL);
-//   - promtext: sum series of a Prometheus text exposition.
+//   - promtext: sum series of a Prometheus text exposition;
+//   - repo: the repository's root folder.
 package testkit

@@ -114,6 +114,16 @@ func (p *Process) Stop(grace time.Duration) error {
 	return fmt.Errorf("%s (pid %d) %w after %v", p.Name, p.Pid(), ErrKilled, grace)
 }
 
+// Kill sends SIGKILL to the pid and waits for the exit: the process gets
+// no chance to flush or clean up (crash tests).
+func (p *Process) Kill() {
+	if p.Exited() {
+		return
+	}
+	_ = p.Cmd.Process.Kill()
+	<-p.done
+}
+
 // Alive reports whether a process with this pid is running. A zombie (it
 // exited; only its parent's reaping is pending) is not: its state letter
 // in /proc/PID/stat, after the parenthesised command name, is Z.

@@ -111,3 +111,16 @@ func TestOthersSeesAChildNotItself(t *testing.T) {
 		t.Fatalf("child pid %d not in Others", p.Pid())
 	}
 }
+
+func TestKill(t *testing.T) {
+	p, err := proc.Start("sleep", exec.Command("sleep", "60"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Kill()
+	var exit *exec.ExitError
+	if !errors.As(p.Err(), &exit) || exit.ProcessState.String() != "signal: killed" {
+		t.Fatalf("Err = %v, want signal: killed", p.Err())
+	}
+	p.Kill() // a second call on an exited process returns at once
+}

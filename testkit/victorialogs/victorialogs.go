@@ -50,8 +50,9 @@ func Bin(repoRoot string) (string, error) {
 
 // Server is a running VictoriaLogs.
 type Server struct {
-	Addr string // host:port
-	Proc *proc.Process
+	Addr    string // host:port
+	DataDir string // -storageDataPath
+	Proc    *proc.Process
 }
 
 var client = &http.Client{Timeout: 20 * time.Second}
@@ -62,10 +63,23 @@ var client = &http.Client{Timeout: 20 * time.Second}
 // so tests decode the exporter's JSON themselves.
 func Start(t testing.TB, bin string) *Server {
 	t.Helper()
-	addr := ports.Addr(t)
+	return StartAt(t, bin, "", "")
+}
+
+// StartAt is Start on a given address and data folder, so that a test can
+// stop VictoriaLogs and start it again where it was, with its data; "" for
+// either means a free port or a fresh temp dir.
+func StartAt(t testing.TB, bin, addr, dataDir string) *Server {
+	t.Helper()
+	if addr == "" {
+		addr = ports.Addr(t)
+	}
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
 	p := proc.StartT(t, "victoria-logs", exec.Command(bin,
 		"-httpListenAddr="+addr,
-		"-storageDataPath="+t.TempDir(),
+		"-storageDataPath="+dataDir,
 		"-retentionPeriod=100y",
 		"-loki.disableMessageParsing",
 		"-loggerLevel=WARN",
@@ -76,7 +90,7 @@ func Start(t testing.TB, bin string) *Server {
 		}
 		return wait.HTTPOK("http://" + addr + "/health"), ""
 	})
-	return &Server{Addr: addr, Proc: p}
+	return &Server{Addr: addr, DataDir: dataDir, Proc: p}
 }
 
 // URL is the server's base URL.

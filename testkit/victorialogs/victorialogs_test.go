@@ -53,6 +53,15 @@ func TestPushQueryStop(t *testing.T) {
 		if _, err := s.Query(`job:=(`); err == nil {
 			t.Error("a malformed LogsQL query gave no error")
 		}
+		// Stopped and started again where it was, the data is still there.
+		if err := s.Proc.Stop(proc.StopGrace); err != nil {
+			t.Fatal(err)
+		}
+		again := victorialogs.StartAt(t, bin, s.Addr, s.DataDir)
+		if rows := again.QueryT(t, `job:="kit"`); len(rows) != 1 || rows[0].Msg() != line {
+			t.Errorf("after a restart on %s: %v", again.Addr, rows)
+		}
+		pid = again.Proc.Pid()
 	})
 	if proc.Alive(pid) {
 		t.Errorf("VictoriaLogs pid %d still running after the test's cleanup", pid)
