@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: run run-cluster test test-go test-clients test-agent test-collector test-loki bench-collector test-chart test-logpath chart-sync helm cluster-up cluster-down cluster-status images e2e demo demo-down test-demo unit generate verify-generated build bench kube-binaries vet
+.PHONY: run run-cluster test test-go test-clients test-agent test-collector test-loki bench-collector test-chart test-logpath test-testkit chart-sync helm cluster-up cluster-down cluster-status images e2e demo demo-down test-demo unit generate verify-generated build bench kube-binaries vet
 
 ## run: bring up a local control plane and run the operator against it
 ## (or, with KUBECONFIG set, run the operator against that cluster).
@@ -14,7 +14,7 @@ run-cluster:
 	$(GO) run ./cmd/operator $(ARGS)
 
 ## test: everything CI runs.
-test: verify-generated vet test-go test-clients test-agent test-collector test-loki test-chart test-logpath
+test: verify-generated vet test-testkit test-go test-clients test-agent test-collector test-loki test-chart test-logpath
 
 ## test-go: unit, golden and API-server tests of the operator module.
 test-go:
@@ -51,6 +51,11 @@ helm:
 ## and the per-workload log path (each line stored once).
 test-logpath:
 	cd test/logpath && $(GO) test -count=1 -timeout 15m ./...
+
+## test-testkit: the shared test kit (testkit/, its own module) that the
+## other test suites use.
+test-testkit:
+	cd testkit && $(GO) vet ./... && $(GO) test -count=1 -race ./...
 
 ## test-agent: autotel's Python log agent, with real Flask/gunicorn/uvicorn servers.
 test-agent:

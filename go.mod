@@ -3,6 +3,7 @@ module github.com/autotel/autotel
 go 1.25.0
 
 require (
+	github.com/autotel/autotel/testkit v0.0.0
 	github.com/distribution/reference v0.6.0
 	github.com/go-logr/logr v1.4.3
 	github.com/google/go-containerregistry v0.20.6
@@ -98,5 +99,8 @@ require (
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.3.2-0.20260122202528-d9cc6641c482 // indirect
 )
+
+// The shared test kit is a module of this repository (testkit/).
+replace github.com/autotel/autotel/testkit => ./testkit
 
 tool sigs.k8s.io/controller-tools/cmd/controller-gen

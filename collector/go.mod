@@ -3,6 +3,7 @@ module github.com/autotel/autotel/collector
 go 1.26.0
 
 require (
+	github.com/autotel/autotel/testkit v0.0.0
 	github.com/go-logfmt/logfmt v0.6.0
 	github.com/golang/snappy v1.0.0
 	github.com/grafana/loki/pkg/push v0.0.0-20250630054201-94c0ba7b0952
@@ -241,3 +242,6 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.3.0 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
+
+// The shared test kit is a module of this repository (testkit/).
+replace github.com/autotel/autotel/testkit => ../testkit

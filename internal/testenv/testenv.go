@@ -4,9 +4,7 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -24,25 +22,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/autotel/autotel/internal/operator"
+	"github.com/autotel/autotel/testkit/repo"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 // RepoRoot finds the repository from the working directory upwards.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.HasPrefix(b, []byte("module github.com/autotel/autotel\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the autotel repository (no go.mod of github.com/autotel/autotel above the working directory)")
-		}
-		dir = parent
-	}
-}
+func RepoRoot() (string, error) { return repo.Root() }
 
 // BinaryDir returns the folder holding kube-apiserver, etcd and kubectl:
 // KUBEBUILDER_ASSETS when set, else what hack/kube-binaries.sh builds (or
@@ -145,17 +130,7 @@ func Start(log logr.Logger, opts func(*operator.Options)) (*Env, error) {
 }
 
 func waitForTLS(addr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // liveness only
-		if err == nil {
-			return conn.Close()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("webhook server at %s not serving TLS after %s: %w", addr, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return wait.Err(timeout, "the webhook server at "+addr+" to serve TLS", func() (bool, string) { return wait.TLSServing(addr) })
 }
 
 // Stop ends the operator, then the control plane processes.

@@ -27,6 +27,8 @@ import (
 	"github.com/autotel/autotel/api/v1alpha1"
 	"github.com/autotel/autotel/internal/operator"
 	"github.com/autotel/autotel/internal/testenv"
+	"github.com/autotel/autotel/testkit/ports"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 const (
@@ -39,16 +41,6 @@ type operatorProc struct {
 	port   int
 	cancel context.CancelFunc
 	done   chan error
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startOperatorWith runs one operator replica with self-managed
@@ -174,17 +166,6 @@ func servingCert(port int, bundle []byte) (*x509.Certificate, error) {
 	return conn.ConnectionState().PeerCertificates[0], nil
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	var err error
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if err = cond(); err == nil {
-			return
-		}
-	}
-	t.Fatalf("%s: not within %s: %v", what, timeout, err)
-}
-
 // podInjected creates a pod asking for injection and reports an error
 // unless the API server got it instrumented through the webhook.
 func podInjected(c client.Client, ns string) error {
@@ -233,24 +214,24 @@ func TestSelfManagedCertificates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	port := freePort(t)
+	port := ports.Free(t)
 	installWebhookConfigs(t, c, port)
 
 	// No cert-manager, no Secret: the operator creates and injects it all.
 	first := startOperatorWith(t, te, port, log, nil)
-	eventually(t, 30*time.Second, "caBundle injected and the webhook serving a certificate it verifies", func() error {
+	wait.For(t, 30*time.Second, "caBundle injected and the webhook serving a certificate it verifies", wait.NoError(func() error {
 		_, err := servingCert(port, caBundle(t, c))
 		return err
-	})
+	}))
 	inst := &v1alpha1.Instrumentation{ObjectMeta: metav1.ObjectMeta{Name: "python", Namespace: "app"}}
-	eventually(t, 30*time.Second, "Instrumentation accepted through the validating and defaulting webhooks", func() error {
+	wait.For(t, 30*time.Second, "Instrumentation accepted through the validating and defaulting webhooks", wait.NoError(func() error {
 		return c.Create(ctx, inst.DeepCopy())
-	})
+	}))
 	var stored v1alpha1.Instrumentation
 	if err := c.Get(ctx, types.NamespacedName{Namespace: "app", Name: "python"}, &stored); err != nil || stored.Spec.Python.Image == "" {
 		t.Fatalf("Instrumentation not defaulted by the webhook: %v %q", err, stored.Spec.Python.Image)
 	}
-	eventually(t, 30*time.Second, "pod injected", func() error { return podInjected(c, "app") })
+	wait.For(t, 30*time.Second, "pod injected", wait.NoError(func() error { return podInjected(c, "app") }))
 
 	var secret corev1.Secret
 	if err := c.Get(ctx, types.NamespacedName{Namespace: operatorNS, Name: "autotel-webhook-cert"}, &secret); err != nil {
@@ -264,16 +245,16 @@ func TestSelfManagedCertificates(t *testing.T) {
 
 	// A second replica shares the Secret and serves a certificate the same
 	// caBundle verifies.
-	secondPort := freePort(t)
+	secondPort := ports.Free(t)
 	second := startOperatorWith(t, te, secondPort, log, nil)
-	eventually(t, 30*time.Second, "second replica serving a trusted certificate", func() error {
+	wait.For(t, 30*time.Second, "second replica serving a trusted certificate", wait.NoError(func() error {
 		_, err := servingCert(secondPort, caBundle(t, c))
 		return err
-	})
+	}))
 
 	// Rotation: the server certificate is renewed before it expires, and
 	// pods keep being admitted and injected through it.
-	eventually(t, 40*time.Second, "server certificate rotated", func() error {
+	wait.For(t, 40*time.Second, "server certificate rotated", wait.NoError(func() error {
 		if err := c.Get(ctx, types.NamespacedName{Namespace: operatorNS, Name: "autotel-webhook-cert"}, &secret); err != nil {
 			return err
 		}
@@ -281,8 +262,8 @@ func TestSelfManagedCertificates(t *testing.T) {
 			return fmt.Errorf("tls.crt unchanged")
 		}
 		return nil
-	})
-	eventually(t, 30*time.Second, "both replicas serving the rotated certificate", func() error {
+	}))
+	wait.For(t, 30*time.Second, "both replicas serving the rotated certificate", wait.NoError(func() error {
 		for _, p := range []int{port, secondPort} {
 			cert, err := servingCert(p, caBundle(t, c))
 			if err != nil {
@@ -293,7 +274,7 @@ func TestSelfManagedCertificates(t *testing.T) {
 			}
 		}
 		return podInjected(c, "app")
-	})
+	}))
 
 	// A restart reuses what is in the Secret while it is valid.
 	first.stop()
@@ -301,10 +282,10 @@ func TestSelfManagedCertificates(t *testing.T) {
 	restarted := startOperatorWith(t, te, port, log, nil)
 	defer restarted.stop()
 	defer second.stop()
-	eventually(t, 30*time.Second, "restarted replica serving", func() error {
+	wait.For(t, 30*time.Second, "restarted replica serving", wait.NoError(func() error {
 		_, err := servingCert(port, caBundle(t, c))
 		return err
-	})
+	}))
 	if err := podInjected(c, "app"); err != nil {
 		t.Fatal(err)
 	}
@@ -313,10 +294,10 @@ func TestSelfManagedCertificates(t *testing.T) {
 	}
 
 	// The CA itself is renewed before it expires, and the caBundle follows.
-	eventually(t, 90*time.Second, "CA rotated and re-injected", func() error {
+	wait.For(t, 90*time.Second, "CA rotated and re-injected", wait.NoError(func() error {
 		if string(caBundle(t, c)) == firstCA {
 			return fmt.Errorf("caBundle still holds the first CA")
 		}
 		return podInjected(c, "app")
-	})
+	}))
 }

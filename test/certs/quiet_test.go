@@ -22,6 +22,8 @@ import (
 	"github.com/autotel/autotel/api/v1alpha1"
 	"github.com/autotel/autotel/internal/operator"
 	"github.com/autotel/autotel/internal/testenv"
+	"github.com/autotel/autotel/testkit/ports"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 // logLine is one captured log call.
@@ -162,18 +164,18 @@ func controlPlane(t *testing.T, port int) (*envtest.Environment, client.Client) 
 // caBundle verifies and the API server admits through the webhooks.
 func serving(t *testing.T, c client.Client, ports ...int) {
 	t.Helper()
-	eventually(t, 60*time.Second, "every replica serving a trusted certificate", func() error {
+	wait.For(t, 60*time.Second, "every replica serving a trusted certificate", wait.NoError(func() error {
 		for _, p := range ports {
 			if _, err := servingCert(p, caBundle(t, c)); err != nil {
 				return fmt.Errorf("replica on %d: %w", p, err)
 			}
 		}
 		return nil
-	})
-	eventually(t, 30*time.Second, "Instrumentation admitted through the webhooks", func() error {
+	}))
+	wait.For(t, 30*time.Second, "Instrumentation admitted through the webhooks", wait.NoError(func() error {
 		inst := &v1alpha1.Instrumentation{ObjectMeta: metav1.ObjectMeta{GenerateName: "python-", Namespace: "app"}}
 		return c.Create(context.Background(), inst)
-	})
+	}))
 }
 
 // TestQuietStartup: a fresh install with two replicas starting at once
@@ -189,7 +191,7 @@ func TestQuietStartup(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logs, log := captureLogs(t)
-			port, secondPort := freePort(t), freePort(t)
+			port, secondPort := ports.Free(t), ports.Free(t)
 			te, c := controlPlane(t, port)
 			if tc.secret {
 				s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "autotel-webhook-cert"}, Type: corev1.SecretTypeOpaque}
@@ -210,12 +212,12 @@ func TestQuietStartup(t *testing.T) {
 			wg.Wait()
 			serving(t, c, port, secondPort)
 			// Startup is over when both rotators report readiness.
-			eventually(t, 60*time.Second, "both rotators ready", func() error {
+			wait.For(t, 60*time.Second, "both rotators ready", wait.NoError(func() error {
 				if n := len(logs.matching(func(l logLine) bool { return l.msg == "CA certs are injected to webhooks" })); n < 2 {
 					return fmt.Errorf("%d of 2 ready", n)
 				}
 				return nil
-			})
+			}))
 			// Judged before the replicas stop: shutdown cancels requests
 			// in flight, which is not startup's business.
 			errs := logs.errors()
@@ -244,7 +246,7 @@ func TestQuietStartup(t *testing.T) {
 // up) and a webhook configuration name that does not exist.
 func TestCertErrorsStillLogged(t *testing.T) {
 	logs, log := captureLogs(t)
-	port := freePort(t)
+	port := ports.Free(t)
 	te, c := controlPlane(t, port)
 	key := types.NamespacedName{Namespace: operatorNS, Name: "autotel-webhook-cert"}
 	malformed := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}, Data: map[string][]byte{
@@ -259,10 +261,10 @@ func TestCertErrorsStillLogged(t *testing.T) {
 	})
 	// Mutating webhooks still get the CA; the Instrumentation validating
 	// webhook has none, so only the mutating side is checked here.
-	eventually(t, 60*time.Second, "replica serving a trusted certificate despite the malformed Secret", func() error {
+	wait.For(t, 60*time.Second, "replica serving a trusted certificate despite the malformed Secret", wait.NoError(func() error {
 		_, err := servingCert(port, caBundle(t, c))
 		return err
-	})
+	}))
 	r.stop()
 
 	has := func(what string, pred func(logLine) bool) {

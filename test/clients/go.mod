@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/autotel/autotel v0.0.0
+	github.com/autotel/autotel/testkit v0.0.0
 	go.opentelemetry.io/contrib/bridges/otelslog v0.21.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp v0.23.0
@@ -56,9 +57,12 @@ require (
 
 replace github.com/autotel/autotel => ../..
 
-// The kubelet's expansion and field path code is the oracle of the
-// kubeletenv tests. The kubernetes module replaces its staging modules with
-// local folders; as a dependency those must point at the matching releases.
+// The shared test kit is a module of this repository (testkit/).
+replace github.com/autotel/autotel/testkit => ../../testkit
+
+// kubeletenv calls the kubelet's own expansion and field path code. The
+// kubernetes module replaces its staging modules with local folders; as a
+// dependency those must point at the matching releases.
 replace (
 	k8s.io/api => k8s.io/api v0.35.4
 	k8s.io/apiextensions-apiserver => k8s.io/apiextensions-apiserver v0.35.4

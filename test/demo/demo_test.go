@@ -30,6 +30,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/autotel/autotel/testkit/proc"
+	"github.com/autotel/autotel/testkit/repo"
 )
 
 const (
@@ -51,7 +54,7 @@ type demo struct {
 }
 
 func TestDemo(t *testing.T) {
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,26 +411,18 @@ func (d *demo) clusterPIDs(t *testing.T) map[string]int {
 
 func (d *demo) checkNothingLeft(t *testing.T, storePID int, daemons map[string]int) {
 	t.Helper()
-	if alive(storePID) {
+	if proc.Alive(storePID) {
 		t.Errorf("VictoriaLogs (pid %d) still running after down", storePID)
 	}
 	for name, pid := range daemons {
-		if alive(pid) {
+		if proc.Alive(pid) {
 			t.Errorf("%s (pid %d) still running after down", name, pid)
 		}
 	}
 	demoState, clusterState := filepath.Join(d.stateRoot, "demo"), filepath.Join(d.stateRoot, "cluster")
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, dir := range dirs {
-		pid, _ := strconv.Atoi(filepath.Base(dir))
-		if pid == os.Getpid() || !alive(pid) {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
-		cmd := strings.ReplaceAll(string(cmdline), "\x00", " ")
-		cgroups, _ := os.ReadFile(filepath.Join(dir, "cgroup"))
-		if strings.Contains(cmd, demoState+"/") || strings.Contains(cmd, clusterState+"/") || strings.Contains(string(cgroups), "/k8s.io/") {
-			t.Errorf("process left after down: pid %d: %s", pid, cmd)
+	for _, p := range proc.Others() {
+		if strings.Contains(p.Cmdline, demoState+"/") || strings.Contains(p.Cmdline, clusterState+"/") || strings.Contains(p.Cgroup, "/k8s.io/") {
+			t.Errorf("process left after down: pid %d: %s", p.Pid, p.Cmdline)
 		}
 	}
 	for _, p := range demoPorts {
@@ -498,36 +493,6 @@ func listening(port int) bool {
 	}
 	c.Close()
 	return true
-}
-
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// A zombie has exited; only its parent's reaping is pending.
-	f := strings.Fields(string(b))
-	return len(f) > 2 && f[2] != "Z"
-}
-
-// repoRoot is the folder of the root go.mod. internal/testenv has the same
-// function, but importing it would compile the operator and its Kubernetes
-// libraries into a test that needs only the standard library.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.HasPrefix(b, []byte("module github.com/autotel/autotel\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the autotel repository")
-		}
-		dir = parent
-	}
 }
 
 func envOr(k, def string) string {

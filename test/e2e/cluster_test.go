@@ -29,6 +29,7 @@ import (
 
 	"github.com/autotel/autotel/internal/operator"
 	"github.com/autotel/autotel/internal/testenv"
+	"github.com/autotel/autotel/testkit/proc"
 )
 
 // cluster is the one-node cluster hack/cluster.sh runs.
@@ -187,7 +188,7 @@ func (c *cluster) stopAndCheck(t *testing.T) {
 	}
 	state := c.env["CLUSTER_STATE"]
 	for name, pid := range c.daemonPIDs {
-		if alive(pid) {
+		if proc.Alive(pid) {
 			t.Errorf("%s (pid %d) still running after down", name, pid)
 		}
 	}
@@ -220,31 +221,13 @@ func (c *cluster) stopAndCheck(t *testing.T) {
 	}
 }
 
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// A zombie has exited; only its parent's reaping is pending.
-	f := strings.Fields(string(b))
-	return len(f) > 2 && f[2] != "Z"
-}
-
 // leftoverProcesses lists live processes that belong to the cluster: a
 // daemon or shim naming the state folder, or anything in a pod's cgroup.
 func leftoverProcesses(state string) []string {
 	var out []string
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		pid, _ := strconv.Atoi(filepath.Base(d))
-		if pid == os.Getpid() || !alive(pid) {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join(d, "cmdline"))
-		cmd := strings.ReplaceAll(string(cmdline), "\x00", " ")
-		cgroups, _ := os.ReadFile(filepath.Join(d, "cgroup"))
-		if strings.Contains(cmd, state+"/") || strings.Contains(string(cgroups), "/k8s.io/") {
-			out = append(out, fmt.Sprintf("pid %d: %s", pid, cmd))
+	for _, p := range proc.Others() {
+		if strings.Contains(p.Cmdline, state+"/") || strings.Contains(p.Cgroup, "/k8s.io/") {
+			out = append(out, fmt.Sprintf("pid %d: %s", p.Pid, p.Cmdline))
 		}
 	}
 	return out
@@ -447,16 +430,6 @@ func environ(t *testing.T, pid int) map[string]string {
 		}
 	}
 	return env
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // get fetches url on loopback, retrying while the server starts.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autotel/autotel/testkit/wait"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -151,7 +152,7 @@ func deployCollector(t *testing.T, c *cluster, s *store) *corev1.Pod {
 	})
 	// Its own telemetry answers on the node address: the seed's config
 	// really is what runs.
-	if !httpOK("http://" + collectorMetrics + "/metrics") {
+	if !wait.HTTPOK("http://" + collectorMetrics + "/metrics") {
 		t.Fatalf("collector metrics not served on %s", collectorMetrics)
 	}
 	return pod

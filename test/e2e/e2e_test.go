@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autotel/autotel/testkit/ports"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -74,7 +75,7 @@ func TestE2E(t *testing.T) {
 		}
 	}
 	t.Logf("memory after the seed's story: %s; collector %d MiB; VictoriaLogs %d MiB; all pods' processes %d MiB",
-		c.memory(), rssKiB(c.containerPID(t, collector, "collector"))/1024, rssKiB(r.store.cmd.Process.Pid)/1024, podsRSSKiB()/1024)
+		c.memory(), rssKiB(c.containerPID(t, collector, "collector"))/1024, rssKiB(r.store.Proc.Pid())/1024, podsRSSKiB()/1024)
 }
 
 // sample is one of the seed's three apps (examples/), with the env that
@@ -104,7 +105,7 @@ func testSampleDeployment(t *testing.T, c *cluster, s sample) {
 	defer cancel()
 	ns := "e2e-" + s.name
 	c.createNamespace(t, ctx, ns)
-	port := freePort(t)
+	port := ports.Free(t)
 	dep := sampleDeployment(ns, s.name, s.image, s.bind(port))
 	if err := c.client.Create(ctx, dep); err != nil {
 		t.Fatalf("creating Deployment: %v", err)

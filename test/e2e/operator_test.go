@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -19,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/autotel/autotel/internal/operator"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 // startOperator runs autotel's operator in this process against the
@@ -79,18 +79,7 @@ func startOperator(t *testing.T, c *cluster) {
 		}
 	})
 	addr := net.JoinHostPort(o.WebhookHost, fmt.Sprint(o.WebhookPort))
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // liveness only
-		if err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("operator webhook server at %s not serving TLS after 30s: %v", addr, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	wait.For(t, 30*time.Second, "the operator webhook server at "+addr+" to serve TLS", func() (bool, string) { return wait.TLSServing(addr) })
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
 		t.Fatal("operator cache did not sync")
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/autotel/autotel/api/v1alpha1"
 	"github.com/autotel/autotel/internal/controllers"
 	"github.com/autotel/autotel/internal/instrumentation"
+	"github.com/autotel/autotel/testkit/ports"
 )
 
 const (
@@ -138,7 +139,7 @@ func testSeedInjection(t *testing.T, r *seedRun) {
 		t.Fatalf("creating the seed's Instrumentation: %v", err)
 	}
 	for _, w := range r.workloads {
-		w.port = freePort(t)
+		w.port = ports.Free(t)
 		if err := c.client.Create(ctx, seedDeployment(t, c.root, w)); err != nil {
 			t.Fatalf("creating Deployment %s: %v", w.name, err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/autotel/autotel/api/v1alpha1"
 	"github.com/autotel/autotel/internal/cli"
 	"github.com/autotel/autotel/internal/instrumentation"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 func explainOut(t *testing.T, ns, pod string) string {
@@ -95,13 +96,10 @@ func TestExplain(t *testing.T) {
 	mustContain(t, explainOut(t, ns, pod.Name), "container app's environment differs")
 }
 
+// waitFor fails t unless cond holds within 15 s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 15s")
-		}
-	}
+	wait.For(t, 15*time.Second, "the condition", func() (bool, string) { return cond(), "" })
 }
 
 // TestCheck: autotel check proves the webhook is reached and resolves the

@@ -2,6 +2,7 @@ package logpath
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/autotel/autotel/agent/python/harness/webhookenv"
 	"github.com/autotel/autotel/api/v1alpha1"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 // Objects in the real kube-apiserver. Pods are created the way a
@@ -86,20 +88,16 @@ func applyInstrumentation(t testing.TB, ns string, inst *v1alpha1.Instrumentatio
 	} else if err != nil {
 		t.Fatalf("creating Instrumentation %s/%s: %v", ns, inst.Name, err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	// The operator writes status (pod counts) too: the spec's generation,
+	// not the resource version, tells our change arrived.
+	wait.For(t, 20*time.Second, fmt.Sprintf("the operator's cache to see Instrumentation %s/%s", ns, inst.Name), func() (bool, string) {
 		var cached v1alpha1.Instrumentation
 		err := cluster.CachedClient.Get(ctx, client.ObjectKeyFromObject(inst), &cached)
-		// The operator writes status (pod counts) too: the spec's
-		// generation, not the resource version, tells our change arrived.
-		if err == nil && cached.Generation >= inst.Generation {
-			return
+		if err != nil {
+			return false, err.Error()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the operator's cache did not see Instrumentation %s/%s: %v", ns, inst.Name, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return cached.Generation >= inst.Generation, fmt.Sprintf("generation %d, want %d", cached.Generation, inst.Generation)
+	})
 }
 
 // workload is a Deployment with one pod.

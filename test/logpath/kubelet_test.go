@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/autotel/autotel/agent/python/harness/webhookenv"
+	"github.com/autotel/autotel/testkit/syncbuf"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 // The stand-in kubelet. A real node would pull the images, run the init
@@ -60,7 +61,7 @@ type container struct {
 	env     []string
 	logFile string
 	cmd     *exec.Cmd
-	console *consoleCopy
+	console *syncbuf.Buffer
 	exited  chan struct{}
 	drained chan struct{}
 	err     error
@@ -104,7 +105,7 @@ func startContainer(t testing.TB, pod *corev1.Pod, name, logRoot, dir string, ar
 	}
 
 	c := &container{t: t, pod: pod, name: name, env: env, logFile: logFile,
-		console: &consoleCopy{}, exited: make(chan struct{}), drained: make(chan struct{})}
+		console: &syncbuf.Buffer{}, exited: make(chan struct{}), drained: make(chan struct{})}
 	c.cmd = exec.Command(argv[0], argv[1:]...)
 	c.cmd.Dir = dir
 	c.cmd.Env = env
@@ -142,7 +143,7 @@ func startContainer(t testing.TB, pod *corev1.Pod, name, logRoot, dir string, ar
 		}
 		c.endStragglers()
 		if t.Failed() {
-			t.Logf("container log of %s/%s (last 6 KiB):\n%s", pod.Namespace, pod.Name, tail(readFile(t, logFile), 6<<10))
+			t.Logf("container log of %s/%s (last 6 KiB):\n%s", pod.Namespace, pod.Name, syncbuf.Tail(readFile(t, logFile), 6<<10))
 		}
 	})
 	return c
@@ -182,36 +183,29 @@ func (c *container) pid() int { return c.cmd.Process.Pid }
 // waitConsole waits until re matches n times in the container's output.
 func (c *container) waitConsole(re *regexp.Regexp, n int, timeout time.Duration) {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if len(re.FindAllString(c.console.String(), -1)) >= n {
-			return
-		}
-		select {
-		case <-c.exited:
-			c.t.Fatalf("%s exited (%v) before printing %v ×%d:\n%s", c.pod.Name, c.err, re, n, tail(c.console.String(), 4000))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	c.t.Fatalf("%s: no %v ×%d on the console within %v:\n%s", c.pod.Name, re, n, timeout, tail(c.console.String(), 4000))
+	wait.For(c.t, timeout, fmt.Sprintf("%v ×%d on %s's console", re, n, c.pod.Name), func() (bool, string) {
+		c.failIfExited("printing " + re.String())
+		return len(re.FindAllString(c.console.String(), -1)) >= n, syncbuf.Tail(c.console.String(), 4000)
+	})
 }
 
 func (c *container) waitListening(port int, timeout time.Duration) {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
-		if err == nil {
-			conn.Close()
-			return
-		}
-		select {
-		case <-c.exited:
-			c.t.Fatalf("%s exited (%v) before listening:\n%s", c.pod.Name, c.err, tail(c.console.String(), 4000))
-		case <-time.After(50 * time.Millisecond):
-		}
+	wait.For(c.t, timeout, fmt.Sprintf("%s to listen on %d", c.pod.Name, port), func() (bool, string) {
+		c.failIfExited("listening")
+		return wait.Listening(fmt.Sprintf("127.0.0.1:%d", port))
+	})
+}
+
+// failIfExited fails the test when the container has exited before what
+// the caller awaits.
+func (c *container) failIfExited(before string) {
+	c.t.Helper()
+	select {
+	case <-c.exited:
+		c.t.Fatalf("%s exited (%v) before %s:\n%s", c.pod.Name, c.err, before, syncbuf.Tail(c.console.String(), 4000))
+	default:
 	}
-	c.t.Fatalf("%s not listening on %d within %v", c.pod.Name, port, timeout)
 }
 
 // runInitContainer runs the agent init container's command with the
@@ -418,24 +412,6 @@ func readLine(b *bufio.Reader) ([]byte, bool, error) {
 	return line, false, err
 }
 
-// consoleCopy is the raw output of a container while it runs.
-type consoleCopy struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (c *consoleCopy) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.b.Write(p)
-}
-
-func (c *consoleCopy) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.b.String()
-}
-
 // criLine is one line of a container log.
 type criLine struct {
 	Time    time.Time
@@ -476,13 +452,6 @@ func readFile(t testing.TB, path string) string {
 	return string(b)
 }
 
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "..." + s[len(s)-n:]
-}
-
 // TestContainerLogWriter pins the stand-in's CRI format to containerd's:
 // one line per newline, '\r' kept, lines over 16 KiB split into partial
 // records, a last line without newline written as partial.
@@ -493,7 +462,7 @@ func TestContainerLogWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	long := strings.Repeat("x", criMaxLineLen+10)
-	var tee consoleCopy
+	var tee syncbuf.Buffer
 	in := "first\nwindows\r\n\n" + long + "\nno newline"
 	redirectLogs(strings.NewReader(in), "stderr", &criWriter{f: f}, &tee)
 	f.Close()

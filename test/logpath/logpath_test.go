@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autotel/autotel/testkit/ports"
+	"github.com/autotel/autotel/testkit/syncbuf"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -67,7 +69,7 @@ func traceparent(id string) (header, traceID, spanID string) {
 // chart's filelog and k8sattributes presets and the log path filter.
 func TestPerWorkloadLogPath(t *testing.T) {
 	vl := startVictoriaLogs(t)
-	ports := newCollectorPorts(t)
+	cports := newCollectorPorts(t)
 	logRoot := filepath.Join(t.TempDir(), "var", "log", "pods")
 	if err := os.MkdirAll(logRoot, 0o755); err != nil {
 		t.Fatal(err)
@@ -76,7 +78,7 @@ func TestPerWorkloadLogPath(t *testing.T) {
 	ensureNamespace(t, "shop", nil)
 	ensureNamespace(t, "shop-otlp", map[string]string{logsAnnotation: "otlp"})
 	for _, ns := range []string{"shop", "shop-otlp"} {
-		applyInstrumentation(t, ns, seedInstrumentation(t, ports.otlpHTTP()))
+		applyInstrumentation(t, ns, seedInstrumentation(t, cports.otlpHTTP()))
 	}
 
 	cases := []*pathCase{
@@ -96,7 +98,7 @@ func TestPerWorkloadLogPath(t *testing.T) {
 	// reports ready (wait_for_metadata), as a node's collector has the
 	// pods long before their containers write.
 	for _, c := range cases {
-		c.port = freePort(t)
+		c.port = ports.Free(t)
 		annotations := map[string]string{}
 		if c.podAnnotation != "" {
 			annotations[logsAnnotation] = c.podAnnotation
@@ -105,7 +107,7 @@ func TestPerWorkloadLogPath(t *testing.T) {
 			image: "shop/" + c.deployment + ":1.0", annotations: annotations, env: appEnv(c.kind, c.port, otelAPI)})
 	}
 
-	col := startCollector(t, filepath.Join("testdata", "logpath-collector.yaml"), ports,
+	col := startCollector(t, filepath.Join("testdata", "logpath-collector.yaml"), cports,
 		[]string{"MY_POD_IP=127.0.0.1", "LOKI_PUSH_ENDPOINT=" + vl.pushURL(), "K8S_NODE_NAME=" + nodeName, "KUBECONFIG=" + collectorKubeconfig(t)},
 		fmt.Sprintf("receivers::filelog::include: [%s/*/*/*.log]", logRoot),
 		fmt.Sprintf("receivers::filelog::exclude: [%s/autotel-system_autotel-collector*_*/collector/*.log]", logRoot))
@@ -250,7 +252,7 @@ func waitFilelogPolling(t *testing.T, vl *victoriaLogs, logRoot string) {
 	w := &criWriter{f: f}
 	deadline := time.Now().Add(30 * time.Second)
 	for i := 0; ; i++ {
-		redirectLogs(strings.NewReader(fmt.Sprintf("canary line %d\n", i)), "stdout", w, &consoleCopy{})
+		redirectLogs(strings.NewReader(fmt.Sprintf("canary line %d\n", i)), "stdout", w, &syncbuf.Buffer{})
 		time.Sleep(100 * time.Millisecond)
 		stored := filterRecs(vl.records(t), func(r record) bool { return r.Labels["pod"] == canaryPod })
 		if len(stored) > 0 {

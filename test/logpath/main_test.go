@@ -30,6 +30,7 @@ import (
 
 	"github.com/autotel/autotel/internal/imagebuild"
 	"github.com/autotel/autotel/internal/testenv"
+	"github.com/autotel/autotel/testkit/victorialogs"
 )
 
 // python is Debian's interpreter: the Debian packages of the servers are
@@ -80,14 +81,8 @@ func run(m *testing.M) int {
 	if collectorBin, err = buildCollector(tmp); err != nil {
 		return fail("building autotel-collector: %v", err)
 	}
-	if victoriaLogsBin = os.Getenv("AUTOTEL_VICTORIALOGS"); victoriaLogsBin == "" {
-		cmd := exec.Command(filepath.Join(repoRoot, "hack", "collector-victorialogs.sh"))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return fail("installing VictoriaLogs with hack/collector-victorialogs.sh: %v", err)
-		}
-		victoriaLogsBin = strings.TrimSpace(string(out))
+	if victoriaLogsBin, err = victorialogs.Bin(repoRoot); err != nil {
+		return fail("%v", err)
 	}
 
 	start := time.Now()

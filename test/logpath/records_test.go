@@ -2,6 +2,7 @@ package logpath
 
 import (
 	"fmt"
+	"github.com/autotel/autotel/testkit/wait"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +53,7 @@ type counts struct {
 func waitDelivered(t testing.TB, c *collector, vl *victoriaLogs, cond func(recs []record, n counts) (bool, string)) []record {
 	t.Helper()
 	var recs []record
-	eventually(t, 60*time.Second, "every accepted record in the store", func() (bool, string) {
+	wait.For(t, 60*time.Second, "every accepted record in the store", func() (bool, string) {
 		if bad := c.metric(t, "otelcol_exporter_send_failed_log_records") + c.metric(t, "otelcol_receiver_refused_log_records") + c.metric(t, "otelcol_receiver_failed_log_records"); bad > 0 {
 			t.Fatalf("the collector failed to send or refused %v log records", bad)
 		}

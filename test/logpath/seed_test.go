@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autotel/autotel/testkit/ports"
+	"github.com/autotel/autotel/testkit/wait"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -41,7 +43,7 @@ func TestSeedStory(t *testing.T) {
 	seedObserved := readSeedLine(t)
 
 	run := func(t *testing.T, namespace, deployment string, kind serverKind) (*server, *corev1.Pod) {
-		port := freePort(t)
+		port := ports.Free(t)
 		pod := createPod(t, workload{namespace: namespace, deployment: deployment, container: "sample",
 			image: "sample:amd64", env: appEnv(kind, port)})
 		s := startServer(t, pod, "sample", kind, port, logRoot, seedApps)
@@ -109,7 +111,7 @@ func TestSeedStory(t *testing.T) {
 		s, pod := run(t, "example", "sample-gunicorn", gunicorn)
 		// "Booting worker" comes before a worker imports the app; each
 		// worker's "app loaded" record says it has.
-		eventually(t, 60*time.Second, "every worker's app loaded record", func() (bool, string) {
+		wait.For(t, 60*time.Second, "every worker's app loaded record", func() (bool, string) {
 			n := len(filterRecs(ofPod(vl.records(t), pod.Name), scopeBody("demo.app", "app loaded pid=")))
 			return n >= 4, fmt.Sprintf("%d stored", n)
 		})

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"github.com/autotel/autotel/testkit/ports"
 	"sort"
 	"strings"
 	"syscall"
@@ -28,7 +29,7 @@ func BenchmarkRequestLatency(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			rcv := startReceiver(b)
-			port := freePort(b)
+			port := ports.Free(b)
 			p := newPod(b, podSpec{
 				manifest:     seedInstrumentation(rcv.URL(), env("AUTOTEL_PYTHON_CAPTURE_STDOUT", "true")...),
 				containerEnv: env("APP_LOGGING", "basic"),

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/autotel/autotel/agent/python/harness/receiver"
+	"github.com/autotel/autotel/testkit/ports"
 )
 
 // consoleRecordRe matches the first line of every record the app's root
@@ -51,7 +52,7 @@ func timedGets(t *testing.T, port int, prefix string, n int) latencies {
 // (bench.sh measures it).
 func TestCollectorDownThenBack(t *testing.T) {
 	rcv := startReceiver(t)
-	port := freePort(t)
+	port := ports.Free(t)
 	p := newPod(t, podSpec{
 		manifest: seedInstrumentation(rcv.URL(),
 			env("OTEL_BLRP_MAX_QUEUE_SIZE", "200", "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "50",
@@ -128,7 +129,7 @@ func TestCollectorDownThenBack(t *testing.T) {
 // not send.
 func TestCollectorDownAtExit(t *testing.T) {
 	rcv := startReceiver(t)
-	port := freePort(t)
+	port := ports.Free(t)
 	p := newPod(t, podSpec{
 		manifest:     seedInstrumentation(rcv.URL(), env("OTEL_BLRP_EXPORT_TIMEOUT", "2000")...),
 		containerEnv: env("PORT", strconv.Itoa(port), "APP_LOGGING", "basic"),
@@ -153,7 +154,7 @@ func TestCollectorDownAtExit(t *testing.T) {
 // the collector accepts; nothing is lost.
 func TestCollectorThrottles(t *testing.T) {
 	rcv := startReceiver(t)
-	port := freePort(t)
+	port := ports.Free(t)
 	p := newPod(t, podSpec{
 		manifest:     seedInstrumentation(rcv.URL(), env("OTEL_BLRP_SCHEDULE_DELAY", "100")...),
 		containerEnv: env("PORT", strconv.Itoa(port), "APP_LOGGING", "basic"),

@@ -1,10 +1,8 @@
 package harness
 
 import (
-	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +18,8 @@ import (
 
 	"github.com/autotel/autotel/agent/python/harness/receiver"
 	"github.com/autotel/autotel/agent/python/harness/webhookenv"
+	"github.com/autotel/autotel/testkit/syncbuf"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 // agentImage is the name the operator's default flag would carry.
@@ -192,30 +191,12 @@ func (p *pod) podName() string { return p.workload.Pod }
 // instanceID is the service.instance.id the agent must give process pid.
 func (p *pod) instanceID(pid int) string { return p.instanceBase + "-" + strconv.Itoa(pid) }
 
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is one app process (and its children, in its own process group).
 type proc struct {
 	t      testing.TB
 	cmd    *exec.Cmd
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *syncbuf.Buffer
+	stderr *syncbuf.Buffer
 	done   chan struct{}
 	err    error
 }
@@ -226,7 +207,7 @@ func startProc(t testing.TB, p *pod, dir string, args ...string) *proc {
 	cmd.Dir = dir
 	cmd.Env = p.env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	pr := &proc{t: t, cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	pr := &proc{t: t, cmd: cmd, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = pr.stdout, pr.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -244,18 +225,11 @@ func startProc(t testing.TB, p *pod, dir string, args ...string) *proc {
 			<-pr.done
 		}
 		if t.Failed() {
-			t.Logf("%v stdout:\n%s", args, tail(pr.stdout.String(), 4000))
-			t.Logf("%v stderr:\n%s", args, tail(pr.stderr.String(), 6000))
+			t.Logf("%v stdout:\n%s", args, syncbuf.Tail(pr.stdout.String(), 4000))
+			t.Logf("%v stderr:\n%s", args, syncbuf.Tail(pr.stderr.String(), 6000))
 		}
 	})
 	return pr
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "..." + s[len(s)-n:]
 }
 
 func (pr *proc) pid() int { return pr.cmd.Process.Pid }
@@ -290,46 +264,29 @@ func (pr *proc) wait(timeout time.Duration) {
 // waitOutput waits until re matches at least n times in stderr+stdout.
 func (pr *proc) waitOutput(re *regexp.Regexp, n int, timeout time.Duration) {
 	pr.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if len(re.FindAllString(pr.stderr.String()+pr.stdout.String(), -1)) >= n {
-			return
-		}
-		select {
-		case <-pr.done:
-			pr.t.Fatalf("process exited (%v) before printing %v ×%d", pr.err, re, n)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	pr.t.Fatalf("no %v ×%d in the output within %v", re, n, timeout)
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	wait.For(pr.t, timeout, fmt.Sprintf("%v ×%d in the output", re, n), func() (bool, string) {
+		pr.failIfExited("printing " + re.String())
+		return len(re.FindAllString(pr.stderr.String()+pr.stdout.String(), -1)) >= n, ""
+	})
 }
 
 func waitListening(t testing.TB, pr *proc, port int, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-pr.done:
-			t.Fatalf("server exited before listening: %v", pr.err)
-		case <-time.After(50 * time.Millisecond):
-		}
+	wait.For(t, timeout, fmt.Sprintf("the server to listen on %d", port), func() (bool, string) {
+		pr.failIfExited("listening")
+		return wait.Listening(fmt.Sprintf("127.0.0.1:%d", port))
+	})
+}
+
+// failIfExited fails the test when the process has exited before what the
+// caller awaits.
+func (pr *proc) failIfExited(before string) {
+	pr.t.Helper()
+	select {
+	case <-pr.done:
+		pr.t.Fatalf("process exited (%v) before %s", pr.err, before)
+	default:
 	}
-	t.Fatalf("server not listening on %d within %v", port, timeout)
 }
 
 var client = &http.Client{Timeout: 20 * time.Second}

@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/autotel/autotel/agent/python/harness/receiver"
+	"github.com/autotel/autotel/testkit/ports"
 )
 
 // TestFlaskDevServer: the seed's first app, `python app.py` on Flask's
 // development server, stopped by SIGTERM as the kubelet does.
 func TestFlaskDevServer(t *testing.T) {
 	rcv := startReceiver(t)
-	port := freePort(t)
+	port := ports.Free(t)
 	p := newPod(t, podSpec{
 		manifest:     seedInstrumentation(rcv.URL(), env("AUTOTEL_PYTHON_CAPTURE_STDOUT", "true")...),
 		containerEnv: env("PORT", strconv.Itoa(port), "APP_LOGGING", "basic"),
@@ -111,7 +112,7 @@ func TestFlaskDevServer(t *testing.T) {
 // (Flask's own console handler).
 func testGunicorn(t *testing.T, preload bool) {
 	rcv := startReceiver(t)
-	port := freePort(t)
+	port := ports.Free(t)
 	p := newPod(t, podSpec{
 		manifest:     seedInstrumentation(rcv.URL(), env("AUTOTEL_PYTHON_CAPTURE_STDOUT", "true")...),
 		containerEnv: env("APP_LOGGING", "flask"),
@@ -230,7 +231,7 @@ func TestGunicorn4WorkersPreload(t *testing.T) { testGunicorn(t, true) }
 // are spawned (fresh interpreters, started by PYTHONPATH again).
 func TestUvicorn2Workers(t *testing.T) {
 	rcv := startReceiver(t)
-	port := freePort(t)
+	port := ports.Free(t)
 	p := newPod(t, podSpec{
 		manifest: seedInstrumentation(rcv.URL(), env("AUTOTEL_PYTHON_CAPTURE_STDOUT", "true")...),
 	})

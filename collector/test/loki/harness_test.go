@@ -3,12 +3,10 @@
 package loki
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,8 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +21,11 @@ import (
 	"github.com/grafana/loki/pkg/push"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+
+	kitports "github.com/autotel/autotel/testkit/ports"
+	"github.com/autotel/autotel/testkit/proc"
+	"github.com/autotel/autotel/testkit/promtext"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 var (
@@ -71,91 +72,17 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer loki.stop()
+	defer func() { _ = loki.Stop(proc.StopGrace) }()
 	lokiURL = loki.url
 	code := m.Run()
 	if code != 0 {
-		fmt.Fprintf(os.Stderr, "--- Loki output (last 4 KiB) ---\n%s\n", tail(loki.out.String(), 4096))
+		fmt.Fprintf(os.Stderr, "--- Loki output (last 4 KiB) ---\n%s\n", loki.Out.Tail(4096))
 	}
 	return code
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-// proc is a child process stopped by its pid.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *lockedBuffer
-	done chan struct{}
-}
-
-func startProc(name string, bin string, args ...string) (*proc, error) {
-	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	return p, nil
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM to the pid, then SIGKILL after 15 s.
-func (p *proc) stop() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
 type lokiProc struct {
-	*proc
+	*proc.Process
 	url string
 }
 
@@ -204,11 +131,11 @@ analytics:
 `
 
 func startLoki(bin, dir string) (*lokiProc, error) {
-	httpPort, err := freePort()
+	httpPort, err := kitports.Pick()
 	if err != nil {
 		return nil, err
 	}
-	grpcPort, err := freePort()
+	grpcPort, err := kitports.Pick()
 	if err != nil {
 		return nil, err
 	}
@@ -219,46 +146,38 @@ func startLoki(bin, dir string) (*lokiProc, error) {
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(lokiConfig, httpPort, grpcPort, dir)), 0o600); err != nil {
 		return nil, err
 	}
-	p, err := startProc("loki", bin, "-config.file="+cfg)
+	p, err := proc.Start("loki", exec.Command(bin, "-config.file="+cfg))
 	if err != nil {
 		return nil, err
 	}
 	u := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		if p.exited() {
-			return nil, fmt.Errorf("loki exited:\n%s", tail(p.out.String(), 4096))
+	err = wait.Err(90*time.Second, "Loki to be ready", func() (bool, string) {
+		if p.Exited() {
+			return true, ""
 		}
-		if resp, err := http.Get(u + "/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return &lokiProc{p, u}, nil
-			}
-		}
-		time.Sleep(250 * time.Millisecond)
+		return wait.HTTPOK(u + "/ready"), ""
+	})
+	if p.Exited() {
+		return nil, fmt.Errorf("loki exited (%v):\n%s", p.Err(), p.Out.Tail(4096))
 	}
-	p.stop()
-	return nil, fmt.Errorf("loki not ready after 90s:\n%s", tail(p.out.String(), 4096))
+	if err != nil {
+		_ = p.Stop(proc.StopGrace)
+		return nil, fmt.Errorf("%w:\n%s", err, p.Out.Tail(4096))
+	}
+	return &lokiProc{p, u}, nil
 }
 
 // collector runs the autotel-collector binary: OTLP/HTTP in, the loki
 // exporter (with the given extra settings) into the test's Loki.
 type collector struct {
-	*proc
+	*proc.Process
 	otlpURL     string
 	metricsAddr string
 }
 
 func startCollector(t *testing.T, exporterExtra string) *collector {
 	t.Helper()
-	var ports [3]int
-	for i := range ports {
-		p, err := freePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = p
-	}
+	var ports = [3]int{kitports.Free(t), kitports.Free(t), kitports.Free(t)}
 	cfg := fmt.Sprintf(`
 receivers:
   otlp:
@@ -285,20 +204,11 @@ service:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err := startProc("autotel-collector", collectorBin, "--config", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("--- collector output (last 4 KiB) ---\n%s", tail(p.out.String(), 4096))
-		}
-	})
-	c := &collector{proc: p, otlpURL: fmt.Sprintf("http://127.0.0.1:%d/v1/logs", ports[0]), metricsAddr: fmt.Sprintf("127.0.0.1:%d", ports[2])}
-	eventually(t, 30*time.Second, "collector health", func() (bool, string) {
-		if p.exited() {
-			t.Fatalf("collector exited:\n%s", p.out.String())
+	p := proc.StartT(t, "autotel-collector", exec.Command(collectorBin, "--config", path))
+	c := &collector{Process: p, otlpURL: fmt.Sprintf("http://127.0.0.1:%d/v1/logs", ports[0]), metricsAddr: fmt.Sprintf("127.0.0.1:%d", ports[2])}
+	wait.For(t, 30*time.Second, "collector health", func() (bool, string) {
+		if p.Exited() {
+			t.Fatalf("collector exited:\n%s", p.Out.String())
 		}
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", ports[1]))
 		if err != nil {
@@ -337,61 +247,14 @@ func (c *collector) send(t *testing.T, ld plog.Logs) {
 }
 
 // metric sums the collector's own Prometheus metric over the series whose
-// labels contain every given `key="value"`.
+// labels match every given `key="value"`.
 func (c *collector) metric(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + c.metricsAddr + "/metrics")
+	v, err := promtext.Scrape("http://"+c.metricsAddr+"/metrics", name, labels...)
 	if err != nil {
-		t.Fatalf("scraping collector metrics: %v", err)
+		t.Fatalf("collector metric %s: %v", name, err)
 	}
-	defer resp.Body.Close()
-	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 4<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		series, value, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		n, _, _ := strings.Cut(series, "{")
-		if n != name && n != name+"_total" {
-			continue
-		}
-		match := true
-		for _, l := range labels {
-			if !strings.Contains(series, l) {
-				match = false
-			}
-		}
-		if !match {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.Fields(value)[0], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		sum += v
-	}
-	return sum
-}
-
-func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s; last state: %s", d, what, last)
+	return v
 }
 
 // entry is one stored line as Loki's query API returns it; labels holds the

@@ -12,6 +12,8 @@ import (
 	"github.com/grafana/loki/pkg/push"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 func runID() string { return strconv.FormatInt(time.Now().UnixNano(), 36) }
@@ -72,7 +74,7 @@ func TestNonASCIIStructuredMetadataName(t *testing.T) {
 		))
 		sel := fmt.Sprintf(`{job=~".*-%s"}`, run)
 		var got []entry
-		eventually(t, 30*time.Second, "4 entries in Loki", func() (bool, string) {
+		wait.For(t, 30*time.Second, "4 entries in Loki", func() (bool, string) {
 			got = query(t, sel)
 			return len(got) == 4, fmt.Sprintf("%d entries", len(got))
 		})
@@ -128,7 +130,7 @@ func TestDropCountEqualsWhatLokiIsMissing(t *testing.T) {
 	ld, sel := badBatch(run, time.Now())
 	sent := ld.LogRecordCount()
 	c.send(t, ld)
-	eventually(t, 30*time.Second, "the exporter to account for Loki's 400", func() (bool, string) {
+	wait.For(t, 30*time.Second, "the exporter to account for Loki's 400", func() (bool, string) {
 		n := c.metric(t, "otelcol_lokiexporter_dropped_log_records", `reason="rejected"`)
 		return n > 0, fmt.Sprintf("dropped{rejected}=%v", n)
 	})
@@ -164,7 +166,7 @@ func TestRecordLokiAnswers(t *testing.T) {
 	if status != 400 {
 		t.Errorf("status %d, want 400", status)
 	}
-	eventually(t, 10*time.Second, "the valid part stored", func() (bool, string) {
+	wait.For(t, 10*time.Second, "the valid part stored", func() (bool, string) {
 		n := len(query(t, fmt.Sprintf(`{job="mixed-%s"}`, run)))
 		return n == 2, fmt.Sprintf("%d entries", n)
 	})
@@ -190,7 +192,7 @@ func TestPreChecksPerReason(t *testing.T) {
 	ld, sel := badBatch(run, time.Now())
 	c.send(t, ld)
 	var got []entry
-	eventually(t, 30*time.Second, "5 entries in Loki", func() (bool, string) {
+	wait.For(t, 30*time.Second, "5 entries in Loki", func() (bool, string) {
 		got = query(t, sel)
 		return len(got) == 5, fmt.Sprintf("%d entries", len(got))
 	})
@@ -228,7 +230,7 @@ func TestPreForkServerOneStream(t *testing.T) {
 			c.send(t, workers(tt.service))
 			sel := fmt.Sprintf(`{job=%q}`, tt.service)
 			var got []entry
-			eventually(t, 30*time.Second, "7 entries", func() (bool, string) {
+			wait.For(t, 30*time.Second, "7 entries", func() (bool, string) {
 				got = query(t, sel)
 				return len(got) == 7, fmt.Sprintf("%d entries", len(got))
 			})

@@ -6,7 +6,6 @@ package clienttest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -332,23 +331,4 @@ func ListenWhereTold(t *testing.T, pod *sandbox.Pod, env map[string]string) *otl
 	r.Serve(l)
 	t.Cleanup(func() { _ = r.Close() })
 	return r
-}
-
-// SyncBuffer is a bytes.Buffer safe for a process's writes and the test's
-// reads.
-type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *SyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

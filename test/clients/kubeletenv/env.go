@@ -1,6 +1,7 @@
 // Package kubeletenv computes the environment a container's process starts
 // with, as the kubelet builds it from the pod spec: downward API values for
-// fieldRef variables and $(VAR) expansion of literal values.
+// fieldRef variables and $(VAR) expansion of literal values, computed by
+// the kubelet's own expansion and field path packages.
 //
 // It exists so that tests can run a real process with exactly the variables
 // a mutated pod would give it, without a kubelet. It follows the kubelet's
@@ -25,12 +26,12 @@ package kubeletenv
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/validation"
+	podshelper "k8s.io/kubernetes/pkg/apis/core/pods"
+	"k8s.io/kubernetes/pkg/fieldpath"
 )
 
 // PodFacts are what the cluster decides about a pod after admission: its
@@ -186,33 +187,25 @@ func valueFrom(pod *corev1.Pod, container string, e corev1.EnvVar) (string, erro
 	}
 }
 
-// FieldRef evaluates a downward API field selector against a bound pod, with
-// the field paths the kubelet accepts for environment variables.
+// FieldRef evaluates a downward API field selector against a bound pod as
+// the kubelet's podFieldSelectorRuntimeValue does, with the kubelet's own
+// packages: the field label is converted and checked by
+// podshelper.ConvertDownwardAPIFieldLabel, the fields only a running pod
+// has come from its status (where the kubelet asks its node), and the rest
+// from fieldpath.ExtractFieldPathAsString.
 func FieldRef(pod *corev1.Pod, ref *corev1.ObjectFieldSelector) (string, error) {
 	// The API server defaults an empty apiVersion to v1 when the pod is
 	// stored, so the kubelet never sees an empty one.
-	if ref.APIVersion != "" && ref.APIVersion != "v1" {
-		return "", fmt.Errorf("unsupported pod version: %s", ref.APIVersion)
+	version := ref.APIVersion
+	if version == "" {
+		version = "v1"
 	}
-	path := ref.FieldPath
-	if base, key, ok := splitSubscript(path); ok {
-		switch base {
-		case "metadata.annotations":
-			// Annotation keys are checked case-insensitively, label keys not.
-			if errs := validation.IsQualifiedName(strings.ToLower(key)); len(errs) > 0 {
-				return "", fmt.Errorf("invalid key subscript in %s: %s", path, strings.Join(errs, ";"))
-			}
-			return pod.Annotations[key], nil
-		case "metadata.labels":
-			if errs := validation.IsQualifiedName(key); len(errs) > 0 {
-				return "", fmt.Errorf("invalid key subscript in %s: %s", path, strings.Join(errs, ";"))
-			}
-			return pod.Labels[key], nil
-		}
-		return "", fmt.Errorf("field label does not support subscript: %s", path)
+	path, _, err := podshelper.ConvertDownwardAPIFieldLabel(version, ref.FieldPath, "")
+	if err != nil {
+		return "", err
 	}
 	switch path {
-	case "spec.nodeName", "spec.host":
+	case "spec.nodeName":
 		return pod.Spec.NodeName, nil
 	case "spec.serviceAccountName":
 		return pod.Spec.ServiceAccountName, nil
@@ -232,46 +225,9 @@ func FieldRef(pod *corev1.Pod, ref *corev1.ObjectFieldSelector) (string, error) 
 			ips[i] = ip.IP
 		}
 		return strings.Join(ips, ","), nil
-	case "metadata.name":
-		return pod.Name, nil
-	case "metadata.namespace":
-		return pod.Namespace, nil
-	case "metadata.uid":
-		return string(pod.UID), nil
-	case "metadata.annotations":
-		return FormatMap(pod.Annotations), nil
-	case "metadata.labels":
-		return FormatMap(pod.Labels), nil
 	}
 	// spec.restartPolicy, spec.schedulerName and status.phase pass the
-	// kubelet's label conversion but have no runtime value: it fails too.
-	return "", fmt.Errorf("unsupported fieldPath: %s", path)
-}
-
-// splitSubscript splits "metadata.labels['key']" into its parts.
-func splitSubscript(path string) (base, key string, ok bool) {
-	s, found := strings.CutSuffix(path, "']")
-	if !found {
-		return path, "", false
-	}
-	base, key, found = strings.Cut(s, "['")
-	if !found || base == "" {
-		return path, "", false
-	}
-	return base, key, true
-}
-
-// FormatMap renders labels or annotations as the downward API does: sorted
-// key="quoted value" lines.
-func FormatMap(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	lines := make([]string, len(keys))
-	for i, k := range keys {
-		lines[i] = k + "=" + strconv.Quote(m[k])
-	}
-	return strings.Join(lines, "\n")
+	// label conversion but have no runtime value: this fails for them, as
+	// it does in the kubelet.
+	return fieldpath.ExtractFieldPathAsString(pod, path)
 }

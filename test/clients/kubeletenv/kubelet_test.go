@@ -13,7 +13,8 @@ import (
 )
 
 // The kubelet's own expansion and field path code is the oracle: our
-// resolver must agree with it on every input, including malformed ones.
+// wrappers around it (the lookup adapter, the apiVersion default, the
+// status fields) must agree with it on every input, malformed ones too.
 func TestExpandAgreesWithKubelet(t *testing.T) {
 	defined := map[string]string{"A": "alpha", "B": "$(A)", "EMPTY": "", "X_1": "x one", "é": "accent"}
 	lookup := func(name string) (string, bool) { v, ok := defined[name]; return v, ok }

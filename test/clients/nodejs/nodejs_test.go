@@ -23,6 +23,7 @@ import (
 	"github.com/autotel/autotel/test/clients/clienttest"
 	"github.com/autotel/autotel/test/clients/otlpreceiver"
 	"github.com/autotel/autotel/test/clients/sandbox"
+	"github.com/autotel/autotel/testkit/syncbuf"
 )
 
 const (
@@ -173,7 +174,7 @@ func runNodeApp(t *testing.T, cache string, appEnv []corev1.EnvVar) {
 	initDone := time.Now()
 
 	procEnv := clienttest.ProcessEnv(env, path, "/root")
-	stdout, stderr := clienttest.NewLines(), &clienttest.SyncBuffer{}
+	stdout, stderr := clienttest.NewLines(), &syncbuf.Buffer{}
 	proc, err := pod.Start(sandbox.Container{
 		Argv:   append(slices.Clone(app.Command), app.Args...),
 		Env:    procEnv,

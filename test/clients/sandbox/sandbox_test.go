@@ -10,11 +10,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/autotel/autotel/test/clients/sandbox"
+	"github.com/autotel/autotel/testkit/syncbuf"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 func newPod(t *testing.T) *sandbox.Pod {
@@ -149,15 +150,12 @@ func TestExactEnvironmentAndMounts(t *testing.T) {
 
 func TestPidIsTheProgramsAndStopEndsIt(t *testing.T) {
 	p := newPod(t)
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	pr, err := p.Start(sandbox.Container{Argv: []string{"/bin/sh", "-c", "echo $$; exec sleep 60"}, Stdout: out})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "\n") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.Until(10*time.Second, 10*time.Millisecond, func() (bool, string) { return strings.Contains(out.String(), "\n"), "" })
 	if got := strings.TrimSpace(out.String()); got != strconv.Itoa(pr.Pid) {
 		t.Fatalf("program says its pid is %q, Start says %d", got, pr.Pid)
 	}
@@ -191,21 +189,4 @@ func TestWaitKillsOnTimeout(t *testing.T) {
 	if time.Since(start) > 5*time.Second || !pr.Exited() {
 		t.Error("the process outlived its timeout")
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
