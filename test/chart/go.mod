@@ -12,6 +12,7 @@ require (
 )
 
 require (
+	github.com/autotel/autotel/testkit v0.0.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect
@@ -71,3 +72,5 @@ require (
 // The chart tests use the operator's test environment (internal/testenv)
 // from this checkout.
 replace github.com/autotel/autotel => ../..
+
+replace github.com/autotel/autotel/testkit => ../../testkit
