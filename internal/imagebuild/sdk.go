@@ -25,7 +25,7 @@ import (
 
 // sdkRecipe is bumped when the way an SDK tree is installed or laid out
 // changes, so cached trees are made anew.
-const sdkRecipe = 1
+const sdkRecipe = 2
 
 // Python target of the SDK trees: the interpreter of the python base row
 // (Debian bookworm's CPython 3.11). Upstream builds on python:3.14; the
@@ -86,8 +86,45 @@ func PythonSDKTree(libc string) Content {
 			if _, err := os.Stat(sitecustomize); err != nil {
 				return fmt.Errorf("the install has no %s: the operator's PYTHONPATH would load nothing", strings.TrimPrefix(sitecustomize, dir))
 			}
+			if err := portableShebangs(filepath.Join(dir, "bin")); err != nil {
+				return err
+			}
 			return readableByAll(dir)
 		})
+}
+
+// portableShebangs points the console scripts pip wrote (opentelemetry-
+// instrument, opentelemetry-bootstrap...) at `/usr/bin/env python3`: pip
+// writes the path of the interpreter that ran it, which is this build
+// machine's and would make the tree differ from machine to machine. In
+// upstream's image they name its build image's interpreter, which an app
+// container rarely has either.
+func portableShebangs(bin string) error {
+	entries, err := os.ReadDir(bin)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(bin, e.Name())
+		body, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		first, rest, _ := strings.Cut(string(body), "\n")
+		if !strings.HasPrefix(first, "#!") || !strings.Contains(first, "python") {
+			continue
+		}
+		if err := os.WriteFile(p, []byte("#!/usr/bin/env python3\n"+rest), 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // JavaAgentJar is the Java agent named in images/sdk/java/javaagent.txt,
