@@ -2,7 +2,9 @@
 // Python auto-instrumentation: the autoinstrumentation-python image of
 // internal/imagebuild's table (the operator's 0.64b0 package set, installed
 // from the lock with pip), copied by the injected init container's own
-// command, loaded through the injected PYTHONPATH.
+// command run by the image's busybox, loaded through the injected
+// PYTHONPATH into the examples-flask image (Debian's Python 3.11 and Flask,
+// the demo's app), each run inside its image's unpacked root filesystem.
 package pythonsdk
 
 import (
@@ -28,12 +30,16 @@ import (
 	"github.com/autotel/autotel/test/clients/sandbox"
 )
 
-const (
-	initContainer = "opentelemetry-auto-instrumentation-python"
-	// Debian bookworm's interpreter with its python3-flask: the samples'
-	// base image row holds the same packages.
-	python = "/usr/bin/python3"
-)
+const initContainer = "opentelemetry-auto-instrumentation-python"
+
+// inRoot is argv run with root as its root directory and wd (a path in
+// the image) as its working directory, as a container runtime starts a
+// container's process: the command and its arguments stay as the pod spec
+// gives them. nsenter opens both folders before it changes root, so wd is
+// named by its path on the machine.
+func inRoot(root, wd string, argv ...string) []string {
+	return append([]string{"nsenter", "--root=" + root, "--wd=" + filepath.Join(root, wd), "--"}, argv...)
+}
 
 // imageRoot unpacks the image named name into a temporary folder with
 // `autotel-image rootfs` (the builder the demo and the e2e tier use, which
@@ -63,29 +69,20 @@ func imageRoot(t *testing.T, name string) string {
 // "hello called" log record inside it, all with service.name from the
 // owner chain and the injected resource attributes.
 func TestInjectPythonWithUpstreamAutoInstrumentation(t *testing.T) {
-	if out, err := exec.Command(python, "-c", "import flask").CombinedOutput(); err != nil {
-		t.Fatalf("%s cannot import flask (%v: %s).\nTo fix: apt-get install python3-flask (Debian's, the samples' base image holds the same)", python, err, out)
-	}
-	root := imageRoot(t, "autoinstrumentation-python")
-
-	appDir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("..", "..", "..", "examples", "flask", "app.py"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(appDir, "app.py"), src, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	agentRoot := imageRoot(t, "autoinstrumentation-python")
+	appRoot := imageRoot(t, "examples-flask")
 
 	s := clienttest.Inject(t, clienttest.Workload{
 		Namespace:       "shop",
 		Deployment:      "greeter",
 		PodTemplateHash: "5c8d7f9b6",
+		// The examples-flask row's command, working directory and image
+		// environment (a runtime puts the image's ENV first; the test has
+		// no runtime, so the pod spec carries it).
 		Container: corev1.Container{Name: "web", Image: "example.com/shop/greeter:3.2.0",
-			// examples/flask/Dockerfile's command and settings.
-			Command:    []string{python, "-m", "flask", "--app", "app", "run"},
-			WorkingDir: appDir,
-			Env:        []corev1.EnvVar{{Name: "FLASK_RUN_HOST", Value: "127.0.0.1"}, {Name: "FLASK_RUN_PORT", Value: "5000"}, {Name: "PYTHONUNBUFFERED", Value: "1"}},
+			Command:    []string{"python3", "-m", "flask", "--app", "app", "run"},
+			WorkingDir: "/app",
+			Env:        []corev1.EnvVar{{Name: "PYTHONUNBUFFERED", Value: "1"}, {Name: "FLASK_RUN_HOST", Value: "0.0.0.0"}, {Name: "FLASK_RUN_PORT", Value: "5000"}},
 		},
 		Annotations: map[string]string{"instrumentation.opentelemetry.io/inject-python": "true"},
 		Instrumentation: v1alpha1.Instrumentation{
@@ -123,25 +120,33 @@ func TestInjectPythonWithUpstreamAutoInstrumentation(t *testing.T) {
 		t.Fatalf("mutated pod has no emptyDir volume %s: %v", initContainer, s.Mutated.Spec.Volumes)
 	}
 	emptyDir := t.TempDir()
-	mountsOf := func(c *corev1.Container) []sandbox.Mount {
+	// The volume is mounted inside each container's root filesystem.
+	mountsOf := func(c *corev1.Container, root string) []sandbox.Mount {
 		var mounts []sandbox.Mount
 		for _, m := range c.VolumeMounts {
 			if m.Name != initContainer {
 				t.Fatalf("container %s mounts volume %s, which this test does not provide", c.Name, m.Name)
 			}
-			mounts = append(mounts, sandbox.Mount{Source: emptyDir, Target: m.MountPath, ReadOnly: m.ReadOnly})
+			mounts = append(mounts, sandbox.Mount{Source: emptyDir, Target: filepath.Join(root, m.MountPath), ReadOnly: m.ReadOnly})
 		}
 		return mounts
 	}
+	const path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	// What a runtime mounts in every container: /proc (psutil, which the
+	// system-metrics instrumentation loads, fails without it, and a failing
+	// instrumentor stops the loading of those after it) and /dev.
+	runtimeMounts := func(root string) []sandbox.Mount {
+		return []sandbox.Mount{{Source: "/proc", Target: filepath.Join(root, "proc")}, {Source: "/dev", Target: filepath.Join(root, "dev")}}
+	}
 
-	// The init container, verbatim (`cp -r /autoinstrumentation/. <volume>`)
-	// against the image's tree, mounted where the image keeps it.
+	// The init container, verbatim (`cp -r /autoinstrumentation/. <volume>`),
+	// run by the image's own busybox inside the image.
 	initC := s.Container(t, initContainer)
 	var initOut bytes.Buffer
 	initProc, err := pod.Start(sandbox.Container{
-		Argv:   append(slices.Clone(initC.Command), initC.Args...),
-		Env:    clienttest.ProcessEnv(s.Env(t, initC.Name), "/usr/bin:/bin", "/root"),
-		Mounts: append([]sandbox.Mount{{Source: filepath.Join(root, "autoinstrumentation"), Target: "/autoinstrumentation", ReadOnly: true}}, mountsOf(initC)...),
+		Argv:   inRoot(agentRoot, initC.WorkingDir, append(slices.Clone(initC.Command), initC.Args...)...),
+		Env:    clienttest.ProcessEnv(s.Env(t, initC.Name), path, "/root"),
+		Mounts: append(runtimeMounts(agentRoot), mountsOf(initC, agentRoot)...),
 		Stdout: &initOut, Stderr: &initOut,
 	})
 	if err != nil {
@@ -154,11 +159,11 @@ func TestInjectPythonWithUpstreamAutoInstrumentation(t *testing.T) {
 		t.Fatalf("after the init container's %v the volume has no sitecustomize.py: %v", initC.Command, err)
 	}
 
-	procEnv := clienttest.ProcessEnv(env, "/usr/local/bin:/usr/bin:/bin", "/root")
+	procEnv := clienttest.ProcessEnv(env, path, "/root")
 	stdout, stderr := clienttest.NewLines(), clienttest.NewLines()
 	proc, err := pod.Start(sandbox.Container{
-		Argv: append(slices.Clone(app.Command), app.Args...), Env: procEnv, Dir: app.WorkingDir,
-		Mounts: mountsOf(app), Stdout: stdout, Stderr: stderr,
+		Argv: inRoot(appRoot, app.WorkingDir, append(slices.Clone(app.Command), app.Args...)...), Env: procEnv,
+		Mounts: append(runtimeMounts(appRoot), mountsOf(app, appRoot)...), Stdout: stdout, Stderr: stderr,
 	})
 	if err != nil {
 		t.Fatal(err)
