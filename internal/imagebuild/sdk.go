@@ -25,7 +25,7 @@ import (
 
 // sdkRecipe is bumped when the way an SDK tree is installed or laid out
 // changes, so cached trees are made anew.
-const sdkRecipe = 2
+const sdkRecipe = 3
 
 // Python target of the SDK trees: the interpreter of the python base row
 // (Debian bookworm's CPython 3.11). Upstream builds on python:3.14; the
@@ -291,8 +291,11 @@ func copyTree(src, dst string) error {
 }
 
 // readableByAll does what upstream's `chmod -R go+r` does (and makes
-// folders searchable): the init container may run as any user. Folder
-// times are fixed, since they say only when the install ran.
+// folders searchable): the init container may run as any user. Times are
+// fixed, since they say only when the install ran: the same lock then
+// gives the same layer on every machine. (The trees hold no compiled
+// Python, whose caches would check a source's time; the init container's
+// `cp -r` gives the copies new times anyway.)
 func readableByAll(dir string) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -312,10 +315,7 @@ func readableByAll(dir string) error {
 		if err := os.Chmod(p, mode); err != nil {
 			return err
 		}
-		if d.IsDir() {
-			return os.Chtimes(p, time.Unix(0, 0), time.Unix(0, 0))
-		}
-		return nil
+		return os.Chtimes(p, time.Unix(0, 0), time.Unix(0, 0))
 	})
 }
 
