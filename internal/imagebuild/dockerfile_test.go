@@ -184,7 +184,7 @@ func TestDockerfilesAgreeWithTable(t *testing.T) {
 		})
 	}
 	// Every image Dockerfile of the repository has its row.
-	for _, pattern := range []string{"build/Dockerfile.*", "examples/*/Dockerfile", "agent/python/image/Dockerfile"} {
+	for _, pattern := range []string{"build/Dockerfile.*", "examples/*/Dockerfile", "agent/python/image/Dockerfile", "images/sdk/*/Dockerfile"} {
 		m, err := filepath.Glob(filepath.Join(root, pattern))
 		must(t, err)
 		for _, f := range m {

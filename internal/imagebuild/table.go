@@ -59,6 +59,34 @@ var Images = []Spec{
 		}}},
 		Dockerfile: "agent/python/image/Dockerfile",
 	},
+	// Upstream-equivalent SDK images (sdk.go): busybox for the init
+	// container's `cp`, plus what the operator's image of the same version
+	// holds, at the same paths. Tags carry the upstream version so that an
+	// Instrumentation's spec.<lang>.image says which release it runs.
+	{
+		Name: "autoinstrumentation-python", Tag: "autotel.local/otel/autoinstrumentation-python:0.64b0",
+		Doc:  "upstream's Python auto-instrumentation 0.64b0 (pip, hash-locked) at /autoinstrumentation and /autoinstrumentation-musl",
+		Base: "busybox",
+		Layers: []Layer{
+			{Desc: "pip install --target, glibc wheels", Files: []File{{Dest: "/autoinstrumentation", From: PythonSDKTree("glibc")}}},
+			{Desc: "pip install --target, musl wheels", Files: []File{{Dest: "/autoinstrumentation-musl", From: PythonSDKTree("musl")}}},
+		},
+		Dockerfile: "images/sdk/python/Dockerfile",
+	},
+	{
+		Name: "autoinstrumentation-java", Tag: "autotel.local/otel/autoinstrumentation-java:2.30.0",
+		Doc:        "upstream's OpenTelemetry Java agent 2.30.0 (Maven, sha256-checked) at /javaagent.jar",
+		Base:       "busybox",
+		Layers:     []Layer{{Desc: "opentelemetry-javaagent from Maven", Files: []File{{Dest: "/javaagent.jar", From: JavaAgentJar()}}}},
+		Dockerfile: "images/sdk/java/Dockerfile",
+	},
+	{
+		Name: "autoinstrumentation-nodejs", Tag: "autotel.local/otel/autoinstrumentation-nodejs:0.78.0",
+		Doc:        "upstream's Node.js auto-instrumentation 0.78.0 (npm ci, integrity-locked) at /autoinstrumentation",
+		Base:       "busybox",
+		Layers:     []Layer{{Desc: "npm ci of images/sdk/nodejs, upstream's layout", Files: []File{{Dest: "/autoinstrumentation", From: NodeJSSDKTree()}}}},
+		Dockerfile: "images/sdk/nodejs/Dockerfile",
+	},
 	{
 		Name: "operator", Tag: "autotel.local/autotel/operator:dev",
 		Doc:        "the operator (cmd/operator), static, user 65532",

@@ -33,7 +33,8 @@ const (
 	imageDir = "/autoinstrumentation"
 )
 
-// install runs install.sh, which is a no-op when the cache is current.
+// install runs install.sh (the app's own packages), which is a no-op when
+// the cache is current.
 func install(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -42,17 +43,41 @@ func install(t *testing.T) string {
 	cmd := exec.CommandContext(ctx, "bash", "install.sh")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("installing the Node.js auto-instrumentation from npm failed (%v).\n%s\n"+
+		t.Fatalf("installing the app's packages from npm failed (%v).\n%s\n"+
 			"To fix: make sure node (>= 20.6) and npm are on PATH and that `npm ping` works, then run test/clients/nodejs/install.sh and rerun the tests.",
 			err, stderr.String())
 	}
 	dir := strings.TrimSpace(stdout.String())
-	for _, f := range []string{"autoinstrumentation/autoinstrumentation.js", "autoinstrumentation/node_modules/@opentelemetry/sdk-node/package.json", "app/node_modules/pino/package.json"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			t.Fatalf("install.sh reported %s but: %v", dir, err)
-		}
+	if _, err := os.Stat(filepath.Join(dir, "app/node_modules/pino/package.json")); err != nil {
+		t.Fatalf("install.sh reported %s but: %v", dir, err)
 	}
 	return dir
+}
+
+// imageRoot unpacks the autoinstrumentation-nodejs image (upstream's
+// packages and layout, images/sdk/nodejs) with `autotel-image rootfs`, the
+// builder the demo and the e2e tier use, and returns the folder.
+func imageRoot(t *testing.T) string {
+	t.Helper()
+	repo, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/autotel-image", "rootfs", "autoinstrumentation-nodejs", root)
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the autoinstrumentation-nodejs image: %v\n%s\nTo fix: see the message above; `go run ./cmd/autotel-image build autoinstrumentation-nodejs` from the repository root shows the same", err, out)
+	}
+	for _, f := range []string{"autoinstrumentation/autoinstrumentation.js", "autoinstrumentation/node_modules/@opentelemetry/sdk-node/package.json"} {
+		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+			t.Fatalf("the autoinstrumentation-nodejs image lacks %s: %v", f, err)
+		}
+	}
+	return root
 }
 
 // A Node.js app in a Deployment's pod annotated inject-nodejs, set up by
@@ -61,21 +86,22 @@ func install(t *testing.T) string {
 // metrics with the identity the injector derived.
 func TestInjectNodeJSWithUpstreamAutoInstrumentation(t *testing.T) {
 	cache := install(t)
+	image := imageRoot(t)
 	t.Run("app without OpenTelemetry settings", func(t *testing.T) {
-		runNodeApp(t, cache, nil)
+		runNodeApp(t, cache, image, nil)
 	})
 	// The injector appends its --require to the app's NODE_OPTIONS and its
 	// attributes to the app's OTEL_RESOURCE_ATTRIBUTES: node must accept
 	// the joined options and the SDK must keep the app's attribute.
 	t.Run("app with its own NODE_OPTIONS and resource attributes", func(t *testing.T) {
-		runNodeApp(t, cache, []corev1.EnvVar{
+		runNodeApp(t, cache, image, []corev1.EnvVar{
 			{Name: "NODE_OPTIONS", Value: "--max-old-space-size=192"},
 			{Name: "OTEL_RESOURCE_ATTRIBUTES", Value: "deployment.environment.name=staging"},
 		})
 	})
 }
 
-func runNodeApp(t *testing.T, cache string, appEnv []corev1.EnvVar) {
+func runNodeApp(t *testing.T, cache, image string, appEnv []corev1.EnvVar) {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +188,7 @@ func runNodeApp(t *testing.T, cache string, appEnv []corev1.EnvVar) {
 	initProc, err := pod.Start(sandbox.Container{
 		Argv:   append(slices.Clone(initC.Command), initC.Args...),
 		Env:    clienttest.ProcessEnv(s.Env(t, initC.Name), "/usr/bin:/bin", "/root"),
-		Mounts: append([]sandbox.Mount{{Source: filepath.Join(cache, "autoinstrumentation"), Target: imageDir, ReadOnly: true}}, mountsOf(initC)...),
+		Mounts: append([]sandbox.Mount{{Source: filepath.Join(image, "autoinstrumentation"), Target: imageDir, ReadOnly: true}}, mountsOf(initC)...),
 		Stdout: &initOut, Stderr: &initOut,
 	})
 	if err != nil {

@@ -1,0 +1,260 @@
+// Package pythonsdk runs the seed's Flask app with upstream-equivalent
+// Python auto-instrumentation: the autoinstrumentation-python image of
+// internal/imagebuild's table (the operator's 0.64b0 package set, installed
+// from the lock with pip), copied by the injected init container's own
+// command run by the image's busybox, loaded through the injected
+// PYTHONPATH into the examples-flask image (Debian's Python 3.11 and Flask,
+// the demo's app), each run inside its image's unpacked root filesystem.
+package pythonsdk
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/autotel/autotel/api/v1alpha1"
+	"github.com/autotel/autotel/test/clients/clienttest"
+	"github.com/autotel/autotel/test/clients/otlpreceiver"
+	"github.com/autotel/autotel/test/clients/sandbox"
+)
+
+const initContainer = "opentelemetry-auto-instrumentation-python"
+
+// inRoot is argv run with root as its root directory and wd (a path in
+// the image) as its working directory, as a container runtime starts a
+// container's process: the command and its arguments stay as the pod spec
+// gives them. nsenter opens both folders before it changes root, so wd is
+// named by its path on the machine.
+func inRoot(root, wd string, argv ...string) []string {
+	return append([]string{"nsenter", "--root=" + root, "--wd=" + filepath.Join(root, wd), "--"}, argv...)
+}
+
+// imageRoot unpacks the image named name into a temporary folder with
+// `autotel-image rootfs` (the builder the demo and the e2e tier use, which
+// builds the image or takes it from the cache) and returns the folder.
+func imageRoot(t *testing.T, name string) string {
+	t.Helper()
+	repo, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/autotel-image", "rootfs", name, root)
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the %s image: %v\n%s\nTo fix: see the message above; `go run ./cmd/autotel-image build %s` from the repository root shows the same", name, err, out, name)
+	}
+	return root
+}
+
+// The seed's Flask app in a Deployment's pod annotated inject-python, with
+// the seed's Instrumentation (OTLP logs, logging auto-instrumentation on),
+// run with exactly the environment the kubelet would build from the
+// injected pod: each GET /hello gives a Flask server span and the app's
+// "hello called" log record inside it, all with service.name from the
+// owner chain and the injected resource attributes.
+func TestInjectPythonWithUpstreamAutoInstrumentation(t *testing.T) {
+	agentRoot := imageRoot(t, "autoinstrumentation-python")
+	appRoot := imageRoot(t, "examples-flask")
+
+	s := clienttest.Inject(t, clienttest.Workload{
+		Namespace:       "shop",
+		Deployment:      "greeter",
+		PodTemplateHash: "5c8d7f9b6",
+		// The examples-flask row's command, working directory and image
+		// environment (a runtime puts the image's ENV first; the test has
+		// no runtime, so the pod spec carries it).
+		Container: corev1.Container{Name: "web", Image: "example.com/shop/greeter:3.2.0",
+			Command:    []string{"python3", "-m", "flask", "--app", "app", "run"},
+			WorkingDir: "/app",
+			Env:        []corev1.EnvVar{{Name: "PYTHONUNBUFFERED", Value: "1"}, {Name: "FLASK_RUN_HOST", Value: "0.0.0.0"}, {Name: "FLASK_RUN_PORT", Value: "5000"}},
+		},
+		Annotations: map[string]string{"instrumentation.opentelemetry.io/inject-python": "true"},
+		Instrumentation: v1alpha1.Instrumentation{
+			ObjectMeta: metav1.ObjectMeta{Name: "python-instrumentation"},
+			Spec: v1alpha1.InstrumentationSpec{
+				Exporter:    v1alpha1.Exporter{Endpoint: "http://127.0.0.1:4318"},
+				Propagators: []v1alpha1.Propagator{v1alpha1.TraceContext, v1alpha1.Baggage},
+				Python: v1alpha1.Python{
+					Image: "example.com/autoinstrumentation-python:0.64b0",
+					// The seed's Instrumentation (instrumentation-otlp.yaml).
+					Env: []corev1.EnvVar{
+						{Name: "OTEL_LOGS_EXPORTER", Value: "otlp_proto_http"},
+						{Name: "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED", Value: "true"},
+					},
+				},
+			},
+		},
+	})
+	app := s.Container(t, "web")
+	env := s.Env(t, app.Name)
+	injected := clienttest.CheckInjectedIdentity(t, env, s.Identity(false))
+	if !strings.HasPrefix(env["PYTHONPATH"], "/otel-auto-instrumentation-python/") {
+		t.Fatalf("PYTHONPATH=%q does not load the agent from the volume", env["PYTHONPATH"])
+	}
+
+	pod, err := sandbox.NewPod()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pod.Close()
+	receiver := clienttest.ListenWhereTold(t, pod, env)
+
+	vi := slices.IndexFunc(s.Mutated.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == initContainer })
+	if vi < 0 || s.Mutated.Spec.Volumes[vi].EmptyDir == nil {
+		t.Fatalf("mutated pod has no emptyDir volume %s: %v", initContainer, s.Mutated.Spec.Volumes)
+	}
+	emptyDir := t.TempDir()
+	// The volume is mounted inside each container's root filesystem.
+	mountsOf := func(c *corev1.Container, root string) []sandbox.Mount {
+		var mounts []sandbox.Mount
+		for _, m := range c.VolumeMounts {
+			if m.Name != initContainer {
+				t.Fatalf("container %s mounts volume %s, which this test does not provide", c.Name, m.Name)
+			}
+			mounts = append(mounts, sandbox.Mount{Source: emptyDir, Target: filepath.Join(root, m.MountPath), ReadOnly: m.ReadOnly})
+		}
+		return mounts
+	}
+	const path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	// What a runtime mounts in every container: /proc (psutil, which the
+	// system-metrics instrumentation loads, fails without it, and a failing
+	// instrumentor stops the loading of those after it) and /dev.
+	runtimeMounts := func(root string) []sandbox.Mount {
+		return []sandbox.Mount{{Source: "/proc", Target: filepath.Join(root, "proc")}, {Source: "/dev", Target: filepath.Join(root, "dev")}}
+	}
+
+	// The init container, verbatim (`cp -r /autoinstrumentation/. <volume>`),
+	// run by the image's own busybox inside the image.
+	initC := s.Container(t, initContainer)
+	var initOut bytes.Buffer
+	initProc, err := pod.Start(sandbox.Container{
+		Argv:   inRoot(agentRoot, initC.WorkingDir, append(slices.Clone(initC.Command), initC.Args...)...),
+		Env:    clienttest.ProcessEnv(s.Env(t, initC.Name), path, "/root"),
+		Mounts: append(runtimeMounts(agentRoot), mountsOf(initC, agentRoot)...),
+		Stdout: &initOut, Stderr: &initOut,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := initProc.Wait(2 * time.Minute); err != nil {
+		t.Fatalf("init container %v: %v\n%s", initC.Command, err, initOut.String())
+	}
+	if _, err := os.Stat(filepath.Join(emptyDir, "opentelemetry", "instrumentation", "auto_instrumentation", "sitecustomize.py")); err != nil {
+		t.Fatalf("after the init container's %v the volume has no sitecustomize.py: %v", initC.Command, err)
+	}
+
+	procEnv := clienttest.ProcessEnv(env, path, "/root")
+	stdout, stderr := clienttest.NewLines(), clienttest.NewLines()
+	proc, err := pod.Start(sandbox.Container{
+		Argv: inRoot(appRoot, app.WorkingDir, append(slices.Clone(app.Command), app.Args...)...), Env: procEnv,
+		Mounts: append(runtimeMounts(appRoot), mountsOf(app, appRoot)...), Stdout: stdout, Stderr: stderr,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = proc.Stop(10 * time.Second) }()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf(format+"\nstdout: %s\nstderr: %s", append(args, strings.Join(stdout.All(), "\n"), strings.Join(stderr.All(), "\n"))...)
+	}
+	// Flask's development server says where it listens on stderr.
+	if _, err := stderr.WaitPrefix(" * Running on http://127.0.0.1:5000", 60*time.Second); err != nil {
+		fail("app did not start: %v", err)
+	}
+
+	client := pod.HTTPClient(10 * time.Second)
+	const requests = 3
+	for i := 0; i < requests; i++ {
+		resp, err := client.Get("http://127.0.0.1:5000/hello")
+		if err != nil {
+			fail("GET /hello: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "world!" {
+			fail("GET /hello: %d %q", resp.StatusCode, body)
+		}
+	}
+
+	// The SDK's batch processors export within seconds (spans every 5 s,
+	// logs every 1 s); the development server dies on SIGTERM without
+	// flushing, so the test waits before stopping it.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = receiver.WaitFor(ctx, func(r *otlpreceiver.Receiver) bool {
+		return len(serverSpans(r.Spans())) >= requests && len(hellos(r.LogRecords())) >= requests
+	})
+	if err != nil {
+		fail("telemetry missing: %v\nspans %v\nlog records %d, requests %v", err, receiver.Spans(), len(receiver.LogRecords()), receiver.Requests())
+	}
+
+	spans, logs := serverSpans(receiver.Spans()), hellos(receiver.LogRecords())
+	if len(spans) != requests || len(logs) != requests {
+		t.Errorf("%d requests gave %d server spans and %d hello log records, want one each", requests, len(spans), len(logs))
+	}
+	byTrace := map[string]otlpreceiver.Span{}
+	for i, sp := range spans {
+		clienttest.CheckResource(t, fmt.Sprintf("span %d (%s)", i, sp.Name), s.Workload.Deployment, injected, sp.Resource)
+		if lang := sp.Resource["telemetry.sdk.language"]; lang != "python" {
+			t.Errorf("span %d: telemetry.sdk.language = %q, want python", i, lang)
+		}
+		byTrace[hex.EncodeToString(sp.TraceId)] = sp
+	}
+	if len(byTrace) != requests {
+		t.Errorf("%d server spans in %d traces; each request is its own trace", len(spans), len(byTrace))
+	}
+	for i, l := range logs {
+		clienttest.CheckResource(t, fmt.Sprintf("log record %d", i), s.Workload.Deployment, injected, l.Resource)
+		sp, ok := byTrace[hex.EncodeToString(l.TraceId)]
+		if !ok {
+			t.Errorf("log record %d is in trace %x, which is none of the server spans'", i, l.TraceId)
+			continue
+		}
+		if !bytes.Equal(l.SpanId, sp.SpanId) {
+			t.Errorf("log record %d has span id %x, want its request's server span %x", i, l.SpanId, sp.SpanId)
+		}
+	}
+	for _, r := range receiver.Requests() {
+		if r.ContentType != "application/x-protobuf" {
+			t.Errorf("%s came as %s; the injected OTEL_EXPORTER_OTLP_PROTOCOL is http/protobuf", r.Path, r.ContentType)
+		}
+	}
+	t.Logf("received %d server spans (%s), %d hello log records; requests: %v", len(spans), spans[0].Name, len(logs), receiver.Requests())
+}
+
+// serverSpans are the Flask instrumentation's request spans.
+func serverSpans(spans []otlpreceiver.Span) []otlpreceiver.Span {
+	var out []otlpreceiver.Span
+	for _, s := range spans {
+		if s.Scope == "opentelemetry.instrumentation.flask" && s.Kind.String() == "SPAN_KIND_SERVER" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func hellos(records []otlpreceiver.LogRecord) []otlpreceiver.LogRecord {
+	var out []otlpreceiver.LogRecord
+	for _, r := range records {
+		if r.Body.GetStringValue() == "hello called" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
