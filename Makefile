@@ -61,7 +61,8 @@ test-testkit:
 test-agent:
 	agent/python/test.sh
 
-## test-clients: real OpenTelemetry SDKs (Node.js, Go) run with the injected env.
+## test-clients: real OpenTelemetry SDKs and agents (Python and Java from the
+## upstream-equivalent images, Node.js, Go) run with the injected env.
 test-clients:
 	cd test/clients && $(GO) vet ./... && $(GO) test -count=1 ./...
 
