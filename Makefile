@@ -88,9 +88,18 @@ verify-generated: generate
 	@git diff --exit-code -- api config || { echo "generated files are out of date: run 'make generate' and commit the result" >&2; exit 1; }
 	@test -z "$$(git ls-files --others --exclude-standard -- api config)" || { echo "untracked generated files: run 'make generate' and commit them" >&2; git ls-files --others --exclude-standard -- api config >&2; exit 1; }
 
+## vet: go vet and gofmt, then golangci-lint (operator module), shellcheck and
+## ruff (Python agent); hack/lint-tools.sh installs the pinned linters once.
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@gl=$$(hack/lint-tools.sh golangci-lint) && echo "golangci-lint run ./..." && "$$gl" run ./...
+	@# Bash scripts as bash; the scripts injected into app containers run under /bin/sh.
+	@sc=$$(hack/lint-tools.sh shellcheck) && echo "shellcheck" && \
+		"$$sc" .ci/run hack/*.sh hack/*/*.sh agent/python/*.sh test/clients/nodejs/install.sh && \
+		"$$sc" --shell=sh internal/instrumentation/scripts/*.sh
+	@ruff=$$(hack/lint-tools.sh ruff) && echo "ruff check agent/python" && \
+		"$$ruff" check agent/python/src agent/python/tests agent/python/bench
 
 ## bench: pod webhook benchmark (handler alone and through the API server).
 bench:

@@ -9,8 +9,7 @@
 # Installs the Debian packages it needs. Exits non-zero on any failure; the
 # last line is "N passed, M failed".
 set -uo pipefail
-cd "$(dirname "$0")"
-here=$(pwd)
+cd "$(dirname "$0")" || exit 1
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
@@ -32,9 +31,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing ${missing[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	# Another apt run on the machine holds the lock for a while: wait for it.
-	apt-get -o DPkg::Lock::Timeout=600 update -qq >"$logs/apt.txt" 2>&1 &&
-		apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >>"$logs/apt.txt" 2>&1 ||
-		{ cat "$logs/apt.txt" >&2; fail_setup "could not install ${missing[*]}"; }
+	if ! { apt-get -o DPkg::Lock::Timeout=600 update -qq >"$logs/apt.txt" 2>&1 &&
+		apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >>"$logs/apt.txt" 2>&1; }; then
+		cat "$logs/apt.txt" >&2
+		fail_setup "could not install ${missing[*]}"
+	fi
 fi
 debian_python=/usr/bin/python3
 [ -x "$debian_python" ] || fail_setup "$debian_python missing"

@@ -21,7 +21,9 @@ export LOKI_DIR LOKI_HTTP_PORT LOKI_GRPC_PORT
 "$loki" -target=all -config.file="$here/loki-local.yaml" -config.expand-env=true >"$LOKI_DIR/loki.log" 2>&1 &
 pid=$!
 cleanup() {
-	kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+	if kill "$pid" 2>/dev/null; then
+		wait "$pid" 2>/dev/null || true
+	fi
 	rm -rf "$LOKI_DIR"
 }
 trap cleanup EXIT

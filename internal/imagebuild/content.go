@@ -436,7 +436,7 @@ func extractDeb(deb, rootfs string) error {
 	uerr := untar.Run()
 	derr := dpkg.Wait()
 	if derr != nil || uerr != nil {
-		return fmt.Errorf("extracting %s: %v %v\n%s", deb, derr, uerr, stderr.String())
+		return fmt.Errorf("extracting %s: %w\n%s", deb, errors.Join(derr, uerr), stderr.String())
 	}
 	return nil
 }

@@ -253,7 +253,7 @@ func imageRefs(s string) []string {
 		}
 		s = s[i:]
 		end := strings.IndexFunc(s, func(r rune) bool {
-			return !(r == '/' || r == '.' || r == '-' || r == '_' || r == ':' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
+			return r != '/' && r != '.' && r != '-' && r != '_' && r != ':' && (r < 'a' || r > 'z') && (r < '0' || r > '9')
 		})
 		if end < 0 {
 			end = len(s)

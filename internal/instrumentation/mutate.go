@@ -136,8 +136,64 @@ func (m Mutator) Mutate(ctx context.Context, ns *corev1.Namespace, pod *corev1.P
 		report.Reason = "no target container could be instrumented"
 		return pod, report
 	}
+	// Fail open on our own mistakes too: a pod the API server would refuse
+	// is worse than an uninstrumented one (the workload would not start).
+	// Found by FuzzMutate: several languages in one container with
+	// multi-instrumentation off, as upstream allows, can collide.
+	if err := podValidityError(out); err != nil {
+		report.Outcome = OutcomeError
+		report.Reason = "injection would make the pod invalid, so it is admitted unchanged: " + err.Error()
+		for i := range report.Languages {
+			for j := range report.Languages[i].Containers {
+				c := &report.Languages[i].Containers[j]
+				if c.Injected {
+					c.Injected, c.Reason = false, "reverted: the pod would be invalid"
+				}
+			}
+		}
+		return pod, report
+	}
 	report.Reason = strings.Join(notes, "; ")
 	return out, report
+}
+
+// podValidityError checks the parts of the API server's pod validation that
+// injection can break: unique volume and container names, volume mounts
+// that name a volume of the pod and use a path once per container, env
+// variables with a name.
+func podValidityError(pod *corev1.Pod) error {
+	volumes := make(map[string]bool, len(pod.Spec.Volumes))
+	for _, v := range pod.Spec.Volumes {
+		if volumes[v.Name] {
+			return fmt.Errorf("volume %q would be defined twice", v.Name)
+		}
+		volumes[v.Name] = true
+	}
+	containers := map[string]bool{}
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range list {
+			if containers[c.Name] {
+				return fmt.Errorf("container name %q would be used twice", c.Name)
+			}
+			containers[c.Name] = true
+			for _, e := range c.Env {
+				if e.Name == "" {
+					return fmt.Errorf("container %q would get an env variable without a name", c.Name)
+				}
+			}
+			paths := make(map[string]bool, len(c.VolumeMounts))
+			for _, m := range c.VolumeMounts {
+				if !volumes[m.Name] {
+					return fmt.Errorf("container %q would mount volume %q, which the pod does not define", c.Name, m.Name)
+				}
+				if paths[m.MountPath] {
+					return fmt.Errorf("container %q would mount two volumes at %s", c.Name, m.MountPath)
+				}
+				paths[m.MountPath] = true
+			}
+		}
+	}
+	return nil
 }
 
 // inject applies one language to its target containers.
@@ -255,6 +311,7 @@ func selectInstrumentation(ctx context.Context, lookup Lookup, podNamespace, val
 	inst, err := lookup.GetInstrumentation(ctx, namespace, name)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
+			//nolint:staticcheck // ST1005: the message starts with the kind's name, which is capitalised.
 			return nil, fmt.Errorf("Instrumentation %s/%s not found: %w", namespace, name, err)
 		}
 		return nil, fmt.Errorf("reading Instrumentation %s/%s: %w", namespace, name, err)

@@ -199,7 +199,9 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 
 	rollout := &controllers.Rollout{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
-		Recorder: mgr.GetEventRecorderFor("autotel-rollout"), Log: log.WithName("rollout"),
+		// core/v1 Events, like upstream's operator: the events.k8s.io recorder
+		// needs other RBAC (config/rbac and the chart) and another interface.
+		Recorder: mgr.GetEventRecorderFor("autotel-rollout"), Log: log.WithName("rollout"), //nolint:staticcheck // SA1019: see above.
 		Limiter: rate.NewLimiter(rate.Limit(o.RolloutPerMinute/60), 3),
 		Resync:  o.RolloutResync,
 	}
@@ -234,7 +236,7 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 			Lookup:   podwebhook.ClientLookup{Cached: mgr.GetClient(), Direct: mgr.GetAPIReader()},
 			Cached:   mgr.GetClient(),
 			Decoder:  admission.NewDecoder(scheme),
-			Recorder: mgr.GetEventRecorderFor("autotel-operator"),
+			Recorder: mgr.GetEventRecorderFor("autotel-operator"), //nolint:staticcheck // SA1019: core/v1 Events, as for the rollout controller above.
 			Log:      log.WithName("pod-webhook"),
 		}})
 		return nil

@@ -138,7 +138,12 @@ func (e *Env) Stop() {
 	if e.cancel != nil {
 		e.cancel()
 		select {
-		case <-e.managerErr:
+		case err := <-e.managerErr:
+			// A manager stopped by its context returns nil; anything else
+			// is worth seeing when a test misbehaves.
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "testenv: the operator's manager stopped with an error: %v\n", err)
+			}
 		case <-time.After(30 * time.Second):
 		}
 	}

@@ -80,7 +80,11 @@ func startOperatorWith(t *testing.T, te *envtest.Environment, port int, log logr
 func (p *operatorProc) stop() {
 	p.cancel()
 	select {
-	case <-p.done:
+	case err := <-p.done:
+		// A manager stopped by its context returns nil.
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "the operator's manager stopped with an error: %v\n", err)
+		}
 	case <-time.After(30 * time.Second):
 	}
 }
@@ -203,7 +207,11 @@ func TestSelfManagedCertificates(t *testing.T) {
 	if _, err := te.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer te.Stop()
+	defer func() {
+		if err := te.Stop(); err != nil {
+			t.Errorf("stopping the test control plane: %v", err)
+		}
+	}()
 	c, err := client.New(te.Config, client.Options{Scheme: operator.Scheme()})
 	if err != nil {
 		t.Fatal(err)

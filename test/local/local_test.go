@@ -53,7 +53,10 @@ func TestLocalControlPlane(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Logf("autotel-local exited after SIGINT: %v", err)
+			}
 		case <-time.After(60 * time.Second):
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			t.Errorf("autotel-local did not stop within 60s of SIGINT")

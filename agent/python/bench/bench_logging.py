@@ -16,6 +16,7 @@ Usage: bench_logging.py RECEIVER_URL STATS_URL
    gets exported and how much is dropped (the bounded queue at work).
 """
 
+import functools
 import json
 import logging
 import os
@@ -105,10 +106,10 @@ def per_call(receiver, setups):
             base.append(time_calls(call, N))
             cpu_base.append(cpu_per_call(call, N))
             idle.start()
-            with_agent.append(time_calls(call, N, between=lambda: idle.processor.flush(120)))
+            with_agent.append(time_calls(call, N, between=functools.partial(idle.processor.flush, 120)))
             idle.bridge.uninstall()
             busy.start()
-            cpu_agent.append(cpu_per_call(call, N, after=lambda: busy.processor.flush(120)))
+            cpu_agent.append(cpu_per_call(call, N, after=functools.partial(busy.processor.flush, 120)))
             busy.bridge.uninstall()
         dropped = idle.processor.total_dropped() + busy.processor.total_dropped()
         idle.stop()
