@@ -88,7 +88,7 @@ func TestConfigErrorsAreEarlyAndClear(t *testing.T) {
 		{"endpoint without scheme", func(c *Config) { c.Endpoint = "loki:3100" }, "absolute http:// or https:// URL"},
 		{"unparsable endpoint", func(c *Config) { c.Endpoint = "http://[::1" }, "must be a valid URL"},
 		{"unknown format", func(c *Config) { c.Format = "xml" }, `unknown format "xml"`},
-		{"unknown default label", func(c *Config) { c.DefaultLabelsEnabled["levle"] = false }, `unknown label "levle"`},
+		{"unknown default label", func(c *Config) { c.DefaultLabelsEnabled["levle"] = false }, `unknown label "levle"`}, //nolint:misspell // the misspelt key is the point of the case
 		{"label name with a dot", func(c *Config) { c.KubernetesLabels = KubernetesLabelsConfig{true, "k8s.ns", "pod", "container"} }, `"k8s.ns" is not a label name Loki accepts`},
 		{"label name starting with a digit", func(c *Config) { c.KubernetesLabels = KubernetesLabelsConfig{true, "ns", "1pod", "container"} }, `"1pod" is not a label name`},
 		{"non-ASCII label name", func(c *Config) { c.KubernetesLabels = KubernetesLabelsConfig{true, "ns", "pod", "контейнер"} }, "is not a label name"},

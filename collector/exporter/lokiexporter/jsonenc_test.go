@@ -57,7 +57,7 @@ func TestAppendJSONValueMatchesEncodingJSON(t *testing.T) {
 			s.AppendEmpty()
 		}},
 	}
-	for _, f := range []float64{0, -0.0, 1, -1.5, 0.1, 1e-6, 9.99e-7, 1e-7, 1.5e-10, 1e20, 1e21, 123456789012345678901234.0, math.MaxFloat64, math.SmallestNonzeroFloat64, 3.141592653589793} {
+	for _, f := range []float64{0, math.Copysign(0, -1), 1, -1.5, 0.1, 1e-6, 9.99e-7, 1e-7, 1.5e-10, 1e20, 1e21, 123456789012345678901234.0, math.MaxFloat64, math.SmallestNonzeroFloat64, 3.141592653589793} {
 		f := f
 		tests = append(tests, struct {
 			name string

@@ -225,7 +225,6 @@ type conversion struct {
 	now                               int64
 
 	kvs       []keyValue
-	resKVs    []keyValue
 	pairs     []labelPair
 	buf       []byte
 	nameCache map[string]string
