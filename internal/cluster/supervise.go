@@ -78,12 +78,24 @@ func (s Supervisor) PID(name string) (int, bool) {
 	if err != nil || pid <= 0 {
 		return 0, false
 	}
-	want, err := os.ReadFile(filepath.Join(s.Dir, name+".proc"))
-	if err != nil {
+	got, err := procIdentity(pid)
+	if err != nil || zombie(pid) {
 		return 0, false
 	}
-	got, err := procIdentity(pid)
-	if err != nil || got != strings.TrimSpace(string(want)) || zombie(pid) {
+	want, err := os.ReadFile(filepath.Join(s.Dir, name+".proc"))
+	if err != nil {
+		// Daemons started by the scripts before this tool recorded only
+		// the executable, in <name>.exe (its base name or full path); they
+		// must still be found, or `down` would leave them running.
+		old, err := os.ReadFile(filepath.Join(s.Dir, name+".exe"))
+		exe, _, _ := strings.Cut(got, " ")
+		o := strings.TrimSpace(string(old))
+		if err == nil && o != "" && (o == exe || o == filepath.Base(exe)) {
+			return pid, true
+		}
+		return 0, false
+	}
+	if got != strings.TrimSpace(string(want)) {
 		return 0, false
 	}
 	return pid, true
@@ -98,7 +110,7 @@ func (s Supervisor) Stop(name string, grace time.Duration, logf func(string, ...
 			return err
 		}
 	}
-	for _, ext := range []string{".pid", ".proc"} {
+	for _, ext := range []string{".pid", ".proc", ".exe"} {
 		if err := os.Remove(filepath.Join(s.Dir, name+ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("stop %s: %w", name, err)
 		}

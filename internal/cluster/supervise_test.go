@@ -164,3 +164,30 @@ func TestStopShimsMatchesOnlyOurSocket(t *testing.T) {
 		t.Error("the shim of another containerd was stopped")
 	}
 }
+
+// Pid files the scripts wrote before this supervisor (<name>.exe with the
+// executable's base name) still find their daemon, so `down` after an
+// upgrade stops it.
+func TestSupervisorFindsLegacyPidFiles(t *testing.T) {
+	s := Supervisor{Dir: t.TempDir()}
+	pid := startSleeper(t, s, "old", "exec sleep 60")
+	_ = os.Remove(filepath.Join(s.Dir, "old.proc"))
+	_ = os.WriteFile(filepath.Join(s.Dir, "old.exe"), []byte("sleep\n"), 0o644)
+	if got, ok := s.PID("old"); !ok || got != pid {
+		t.Fatalf("PID(old) = %d, %v; want %d from the legacy .exe file", got, ok, pid)
+	}
+	_ = os.WriteFile(filepath.Join(s.Dir, "old.exe"), []byte("etcd\n"), 0o644)
+	if _, ok := s.PID("old"); ok {
+		t.Fatal("a legacy .exe naming another binary matched")
+	}
+	_ = os.WriteFile(filepath.Join(s.Dir, "old.exe"), []byte("sleep\n"), 0o644)
+	if err := s.Stop("old", 5*time.Second, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	if alive(pid) {
+		t.Error("the legacy daemon survived Stop")
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir, "old.exe")); !os.IsNotExist(err) {
+		t.Error("old.exe left after Stop")
+	}
+}
