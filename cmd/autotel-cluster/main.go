@@ -6,7 +6,7 @@
 //	autotel-cluster pki --dir D --kubeconfig-dir K --node-name N --service-ip IP --server URL
 //	autotel-cluster start --pids D --log FILE NAME -- COMMAND [ARG...]
 //	autotel-cluster pid --pids D NAME          (exit 1 when NAME is not running)
-//	autotel-cluster stop --pids D [--grace 10s] NAME...
+//	autotel-cluster stop --pids D [--grace 10s] [--prefix P] [-q] NAME...
 //	autotel-cluster stop-shims --address SOCKET [--grace 10s]
 //	autotel-cluster status --pids D NAME...    (exit 0 all run, 3 none, 1 some)
 //	autotel-cluster entries < logsql-answer
@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/autotel/autotel/internal/cluster"
@@ -59,7 +60,10 @@ func usage() {
 	os.Exit(2)
 }
 
-func logf(format string, a ...any) { fmt.Fprintf(os.Stderr, "cluster: "+format+"\n", a...) }
+// logPrefix starts every progress line, as the calling script's own do.
+var logPrefix = "cluster"
+
+func logf(format string, a ...any) { fmt.Fprintf(os.Stderr, logPrefix+": "+format+"\n", a...) }
 
 func pki(args []string) error {
 	fs := flag.NewFlagSet("pki", flag.ExitOnError)
@@ -128,13 +132,24 @@ func pid(args []string) (int, error) {
 func stop(args []string) error {
 	fs, dir := supervisorFlags("stop")
 	grace := fs.Duration("grace", 10*time.Second, "how long SIGTERM has before SIGKILL")
+	fs.StringVar(&logPrefix, "prefix", logPrefix, "what progress lines start with")
+	quiet := fs.Bool("q", false, "say nothing when a daemon stops at SIGTERM (a SIGKILL is still reported)")
 	_ = fs.Parse(args)
 	if err := needPids(*dir); err != nil {
 		return err
 	}
+	say := logf
+	if *quiet {
+		say = func(f string, a ...any) {
+			if strings.HasPrefix(f, "stopping ") {
+				return
+			}
+			logf(f, a...)
+		}
+	}
 	s := cluster.Supervisor{Dir: *dir}
 	for _, name := range fs.Args() {
-		if err := s.Stop(name, *grace, logf); err != nil {
+		if err := s.Stop(name, *grace, say); err != nil {
 			return err
 		}
 	}
