@@ -48,8 +48,14 @@ func (s Supervisor) Start(name, logPath string, argv []string) (int, error) {
 	pid := cmd.Process.Pid
 	// Start returns once exec succeeded, so /proc/<pid>/exe is already the
 	// daemon's binary.
-	id, err := procIdentity(pid)
-	if err == nil {
+	id, err := identify(pid)
+	if err != nil {
+		// Gone before we looked (a bad flag, a busy port): ours to reap,
+		// and its log says why.
+		werr := cmd.Wait()
+		return 0, fmt.Errorf("start %s: exited at once (%v); last lines of %s:\n%s", name, werr, logPath, tail(logPath, 20))
+	}
+	{
 		err = writeFiles(map[string]string{
 			filepath.Join(s.Dir, name+".pid"):  strconv.Itoa(pid) + "\n",
 			filepath.Join(s.Dir, name+".proc"): id + "\n",
@@ -197,6 +203,10 @@ func StopShims(address string, grace time.Duration, logf func(string, ...any)) e
 	return errors.Join(errs...)
 }
 
+// identify is procIdentity; tests replace it to hold Start at the moment a
+// fast-failing daemon has exited.
+var identify = procIdentity
+
 // procIdentity is "<exe> <start time>": the start time (in clock ticks
 // since boot) differs for any later process that reuses the pid.
 func procIdentity(pid int) (string, error) {
@@ -257,4 +267,17 @@ func writeFiles(files map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// tail is the last n lines of path, for the error about a daemon that died.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(unreadable: %v)", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

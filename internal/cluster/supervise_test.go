@@ -16,15 +16,16 @@ func alive(pid int) bool {
 	return err == nil && !zombie(pid)
 }
 
-// startSleeper starts `sh -c script` under the supervisor and makes sure it
-// is gone when the test ends, whatever the test did.
-func startSleeper(t *testing.T, s Supervisor, name, script string) int {
+// startSleeper starts argv under the supervisor and makes sure it is gone
+// when the test ends, whatever the test did. No `sh -c "exec ..."`: the
+// identity recorded at start would be the shell's until the exec.
+func startSleeper(t *testing.T, s Supervisor, name string, argv ...string) int {
 	t.Helper()
-	sh, err := exec.LookPath("sh")
+	bin, err := exec.LookPath(argv[0])
 	if err != nil {
-		t.Fatalf("no sh on PATH: %v", err)
+		t.Fatalf("no %s on PATH: %v", argv[0], err)
 	}
-	pid, err := s.Start(name, filepath.Join(s.Dir, name+".log"), []string{sh, "-c", script})
+	pid, err := s.Start(name, filepath.Join(s.Dir, name+".log"), append([]string{bin}, argv[1:]...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func startSleeper(t *testing.T, s Supervisor, name, script string) int {
 
 func TestSupervisorStartFindStop(t *testing.T) {
 	s := Supervisor{Dir: t.TempDir()}
-	pid := startSleeper(t, s, "sleeper", "echo started; exec sleep 60")
+	pid := startSleeper(t, s, "sleeper", "sleep", "60")
 	got, ok := s.PID("sleeper")
 	if !ok || got != pid {
 		t.Fatalf("PID(sleeper) = %d, %v; want %d, true", got, ok, pid)
@@ -64,9 +65,18 @@ func TestSupervisorStartFindStop(t *testing.T) {
 			t.Errorf("%s left after Stop (%v)", f, err)
 		}
 	}
-	// The log received the daemon's output.
-	if b, _ := os.ReadFile(filepath.Join(s.Dir, "sleeper.log")); !strings.Contains(string(b), "started") {
-		t.Errorf("log holds %q, want the daemon's output", b)
+	// The log receives the daemon's stdout and stderr.
+	startSleeper(t, s, "talker", "sh", "-c", "echo to-stdout; echo to-stderr >&2; exec sleep 60")
+	deadline := time.Now().Add(5 * time.Second)
+	var logb []byte
+	for time.Now().Before(deadline) {
+		if logb, _ = os.ReadFile(filepath.Join(s.Dir, "talker.log")); strings.Contains(string(logb), "to-stderr") && strings.Contains(string(logb), "to-stdout") {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(string(logb), "to-stdout\nto-stderr") {
+		t.Errorf("log holds %q, want both streams of the daemon", logb)
 	}
 	// Stopping what is not running is fine (down runs twice).
 	if err := s.Stop("sleeper", time.Second, t.Logf); err != nil {
@@ -76,7 +86,13 @@ func TestSupervisorStartFindStop(t *testing.T) {
 
 func TestSupervisorKillsWhatIgnoresSIGTERM(t *testing.T) {
 	s := Supervisor{Dir: t.TempDir()}
-	pid := startSleeper(t, s, "stubborn", `trap "" TERM; while :; do sleep 0.1; done`)
+	pid := startSleeper(t, s, "stubborn", "sh", "-c", `trap "" TERM; echo ready; while :; do sleep 0.1; done`)
+	// Only once the trap is set does the shell ignore SIGTERM.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if b, _ := os.ReadFile(filepath.Join(s.Dir, "stubborn.log")); strings.Contains(string(b), "ready") {
+			break
+		}
+	}
 	var said []string
 	if err := s.Stop("stubborn", 300*time.Millisecond, func(f string, a ...any) { said = append(said, f) }); err != nil {
 		t.Fatal(err)
@@ -93,7 +109,7 @@ func TestSupervisorKillsWhatIgnoresSIGTERM(t *testing.T) {
 // reported nor signalled.
 func TestSupervisorIgnoresRecycledPID(t *testing.T) {
 	s := Supervisor{Dir: t.TempDir()}
-	pid := startSleeper(t, s, "victim", "exec sleep 60")
+	pid := startSleeper(t, s, "victim", "sleep", "60")
 	// Point "gone" at the live process but with another start time, as a
 	// pid reused after a reboot or a wrap-around would look.
 	id, err := procIdentity(pid)
@@ -170,7 +186,7 @@ func TestStopShimsMatchesOnlyOurSocket(t *testing.T) {
 // upgrade stops it.
 func TestSupervisorFindsLegacyPidFiles(t *testing.T) {
 	s := Supervisor{Dir: t.TempDir()}
-	pid := startSleeper(t, s, "old", "exec sleep 60")
+	pid := startSleeper(t, s, "old", "sleep", "60")
 	_ = os.Remove(filepath.Join(s.Dir, "old.proc"))
 	_ = os.WriteFile(filepath.Join(s.Dir, "old.exe"), []byte("sleep\n"), 0o644)
 	if got, ok := s.PID("old"); !ok || got != pid {
@@ -189,5 +205,27 @@ func TestSupervisorFindsLegacyPidFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(s.Dir, "old.exe")); !os.IsNotExist(err) {
 		t.Error("old.exe left after Stop")
+	}
+}
+
+// A daemon that dies before its pid is recorded (a bad flag) is an error
+// carrying its exit status and the end of its log, and leaves no pid file.
+func TestStartReportsADaemonThatExitsAtOnce(t *testing.T) {
+	// Look only once the child has exited (a zombie until Start reaps it),
+	// which is the race this path handles.
+	identify = func(pid int) (string, error) {
+		for deadline := time.Now().Add(5 * time.Second); !zombie(pid) && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		return procIdentity(pid)
+	}
+	t.Cleanup(func() { identify = procIdentity })
+	s := Supervisor{Dir: t.TempDir()}
+	_, err := s.Start("quitter", filepath.Join(s.Dir, "quitter.log"), []string{"/bin/sh", "-c", "echo bad flag --x >&2; exit 3"})
+	if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), "bad flag --x") {
+		t.Errorf("error %v lacks the exit status or the log's end", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir, "quitter.pid")); !os.IsNotExist(err) {
+		t.Errorf("a pid file was written for a daemon that had exited")
 	}
 }
