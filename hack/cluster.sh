@@ -4,7 +4,7 @@
 # hack/kube-binaries.sh), Debian's containerd + runc, and a kubelet registered
 # as one node. Pods run for real; envtest (internal/testenv) only stores them.
 #
-# Usage: hack/cluster.sh up|down|status|kubeconfig|env|import TARBALL...
+# Usage: hack/cluster.sh [--name NAME] [--port-base N] up|down|status|kubeconfig|env|import TARBALL...
 #   up          bring everything up, wait for the node to be Ready, print the
 #               kubeconfig path on stdout (idempotent: a healthy cluster is left alone)
 #   down        stop every process by its pid, remove containers, mounts and
@@ -13,7 +13,16 @@
 #   kubeconfig  print the admin kubeconfig path
 #   import      import docker-archive tarballs into the node's image store
 #   env         KEY=VALUE lines for tools and tests: KUBECONFIG,
-#               CONTAINERD_ADDRESS, CLUSTER_STATE, CLUSTER_LOGS, NODE_NAME, KUBE_BIN
+#               CONTAINERD_ADDRESS, CLUSTER_STATE, CLUSTER_LOGS, NODE_NAME,
+#               KUBE_BIN, APISERVER_PORT, POD_LOGS
+#
+# Instances: --name NAME (or AUTOTEL_CLUSTER_NAME) runs a second, separate
+# cluster: state <state>/cluster-NAME, node autotel-node-NAME, pod logs in its
+# state folder instead of /var/log/pods. --port-base N (or
+# AUTOTEL_CLUSTER_PORT_BASE) puts its ports at N..N+6: etcd client, etcd
+# peer, kube-apiserver, controller-manager, scheduler, kubelet, kubelet
+# healthz. Without them: the one cluster with the well-known ports
+# (docs/local-cluster.md lists what two instances still share).
 #
 # Needs root (kubelet and containerd mount and make cgroups). Networking stays
 # on loopback: every component binds 127.0.0.1, the node's address is
@@ -28,21 +37,67 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 state_root=${AUTOTEL_STATE:-${XDG_STATE_HOME:-$HOME/.local/state}/autotel}
-state="$state_root/cluster"
 cache_root=${AUTOTEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/autotel}
 
-NODE_NAME=autotel-node
-ETCD_PORT=2379
-ETCD_PEER_PORT=2380
-APISERVER_PORT=6443
-KCM_PORT=10257
-SCHEDULER_PORT=10259
-KUBELET_PORT=10250
-KUBELET_HEALTHZ_PORT=10248
+say() { echo "cluster: $*" >&2; }
+die() { echo "cluster: error: $*" >&2; exit 1; }
+usage() { die "usage: $0 [--name NAME] [--port-base N] up|down|status|kubeconfig|env|import TARBALL..."; }
+
+NAME=${AUTOTEL_CLUSTER_NAME:-}
+PORT_BASE=${AUTOTEL_CLUSTER_PORT_BASE:-}
+args=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--name) NAME=${2:-}; shift 2 || usage ;;
+	--name=*) NAME=${1#*=}; shift ;;
+	--port-base) PORT_BASE=${2:-}; shift 2 || usage ;;
+	--port-base=*) PORT_BASE=${1#*=}; shift ;;
+	*) args+=("$1"); shift ;;
+	esac
+done
+set -- "${args[@]+"${args[@]}"}"
+
+if [ -z "$NAME" ]; then
+	state="$state_root/cluster"
+	NODE_NAME=autotel-node
+	# The kubelet's default; tests and the collector read pod logs there.
+	POD_LOGS=/var/log/pods
+else
+	# It becomes part of a node name (a DNS label) and of folder names.
+	[[ $NAME =~ ^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$ ]] ||
+		die "--name '$NAME' must be lower-case letters, digits and '-', at most 32, starting and ending with a letter or digit"
+	state="$state_root/cluster-$NAME"
+	NODE_NAME=autotel-node-$NAME
+	# Not the shared /var/log/pods: each kubelet deletes the log folders of
+	# pods it does not know there.
+	POD_LOGS="$state/pod-logs"
+fi
+if [ -z "$PORT_BASE" ]; then
+	ETCD_PORT=2379
+	ETCD_PEER_PORT=2380
+	APISERVER_PORT=6443
+	KCM_PORT=10257
+	SCHEDULER_PORT=10259
+	KUBELET_PORT=10250
+	KUBELET_HEALTHZ_PORT=10248
+else
+	if ! [[ $PORT_BASE =~ ^[1-9][0-9]{3,4}$ ]] || [ "$PORT_BASE" -lt 1024 ] || [ "$PORT_BASE" -gt 65529 ]; then
+		die "--port-base '$PORT_BASE' must be a number from 1024 to 65529 (the cluster uses it and the 6 ports after it)"
+	fi
+	ETCD_PORT=$PORT_BASE
+	ETCD_PEER_PORT=$((PORT_BASE + 1))
+	APISERVER_PORT=$((PORT_BASE + 2))
+	KCM_PORT=$((PORT_BASE + 3))
+	SCHEDULER_PORT=$((PORT_BASE + 4))
+	KUBELET_PORT=$((PORT_BASE + 5))
+	KUBELET_HEALTHZ_PORT=$((PORT_BASE + 6))
+fi
 # Cluster IPs are never routed here (no kube-proxy, every pod on the host
 # network), but the API server must have a range; a loopback one keeps even an
-# accidental connection on this machine.
+# accidental connection on this machine. Instances may share it: each has its
+# own API server and nothing routes it.
 SERVICE_CIDR=127.100.0.0/24
+SERVICE_IP=127.100.0.1
 SANDBOX_IMAGE=autotel.local/pause:dev
 
 # Debian bookworm packages, pinned to their upstream versions; the glob takes
@@ -59,60 +114,34 @@ containerd_sock="$run/containerd/containerd.sock"
 # Stop order: the kubelet first so it restarts nothing, the control plane last.
 components=(kubelet containerd kube-scheduler kube-controller-manager kube-apiserver etcd)
 
-say() { echo "cluster: $*" >&2; }
-die() { echo "cluster: error: $*" >&2; exit 1; }
-
 need_root() {
 	[ "$(id -u)" = 0 ] || die "must run as root: the kubelet and containerd mount filesystems and create cgroups (try: sudo $0 $*)"
 }
 
 # ---------------------------------------------------------------- processes
 
-pid_of() {
-	local f="$pids/$1.pid" pid
-	[ -f "$f" ] || return 1
-	pid=$(<"$f")
-	# A recycled pid must never be mistaken for ours: the executable must
-	# still be the one we started.
-	[ -d "/proc/$pid" ] && [ "$(basename "$(readlink "/proc/$pid/exe" 2>/dev/null)")" = "$(<"$pids/$1.exe")" ] || return 1
-	echo "$pid"
+# cmd/autotel-cluster: certificates, kubeconfigs and the daemon supervisor
+# (start with a log and a pid file, find by pid, stop with SIGTERM then
+# SIGKILL), shared with hack/demo.sh.
+# Built once per run, before any $(...) subshell calls it.
+TOOL=""
+build_tool() {
+	TOOL="$cache_root/tools/autotel-cluster"
+	# go build is incremental: a no-op when nothing changed.
+	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -o "$TOOL" ./cmd/autotel-cluster) >&2 || die "building cmd/autotel-cluster failed"
 }
+tool() { "$TOOL" "$@"; }
+
+pid_of() { tool pid --pids "$pids" "$1"; }
 
 start_daemon() {
 	local name=$1
 	shift
-	mkdir -p "$logs" "$pids"
 	say "starting $name (log: $logs/$name.log)"
-	# setsid: the daemon outlives this script and the caller's process
-	# group; no inherited pipes, so a caller waiting on our output returns.
-	setsid "$@" >>"$logs/$name.log" 2>&1 </dev/null &
-	echo $! >"$pids/$name.pid"
-	basename "$1" >"$pids/$name.exe"
+	tool start --pids "$pids" --log "$logs/$name.log" "$name" -- "$@" || die "could not start $name"
 }
 
-stop_pid() { # name pid
-	local name=$1 pid=$2
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 1 100); do
-		[ -d "/proc/$pid" ] || return 0
-		# A zombie is gone for our purposes; its parent reaps it.
-		[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && return 0
-		sleep 0.1
-	done
-	say "$name (pid $pid) ignored SIGTERM for 10s; sending SIGKILL"
-	kill -KILL "$pid" 2>/dev/null || true
-	for _ in $(seq 1 50); do [ -d "/proc/$pid" ] || return 0; sleep 0.1; done
-	die "$name (pid $pid) survived SIGKILL; is it stuck in the kernel (uninterruptible I/O)?"
-}
-
-stop_daemon() {
-	local name=$1 pid
-	if pid=$(pid_of "$name"); then
-		say "stopping $name (pid $pid)"
-		stop_pid "$name" "$pid"
-	fi
-	rm -f "$pids/$name.pid" "$pids/$name.exe"
-}
+stop_daemons() { tool stop --pids "$pids" "$@" || die "stopping $* failed"; }
 
 # Fails with the log's tail when the daemon died, so a bad flag or a busy
 # port is reported at once instead of after a timeout.
@@ -160,77 +189,12 @@ install_host_packages() {
 
 # ---------------------------------------------------------------- pki
 
-openssl_cnf() {
-	cat <<-'EOF'
-		[req]
-		distinguished_name = dn
-		prompt = no
-		[dn]
-		CN = unused
-		[ca]
-		basicConstraints = critical,CA:TRUE
-		keyUsage = critical,keyCertSign,cRLSign,digitalSignature
-		subjectKeyIdentifier = hash
-	EOF
-}
-
-new_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-
-new_cert() { # name subject extended-key-usage [subjectAltName]
-	local name=$1 subject=$2 eku=$3 san=${4:-}
-	new_key "$pki/$name.key"
-	{
-		echo "[v3]"
-		echo "basicConstraints = critical,CA:FALSE"
-		echo "keyUsage = critical,digitalSignature,keyEncipherment"
-		echo "extendedKeyUsage = $eku"
-		echo "authorityKeyIdentifier = keyid"
-		[ -z "$san" ] || echo "subjectAltName = $san"
-	} >"$pki/$name.ext"
-	openssl req -new -config <(openssl_cnf) -key "$pki/$name.key" -subj "$subject" -out "$pki/$name.csr"
-	openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -set_serial "0x$(openssl rand -hex 16)" \
-		-days 825 -extfile "$pki/$name.ext" -extensions v3 -out "$pki/$name.crt" 2>/dev/null
-	rm -f "$pki/$name.csr" "$pki/$name.ext"
-}
-
+# A CA, a certificate per component (ECDSA P-256), the service-account
+# signing pair and the four kubeconfigs: internal/cluster/pki.go.
 make_pki() {
-	mkdir -p "$pki"
-	chmod 700 "$pki"
-	new_key "$pki/ca.key"
-	openssl req -x509 -new -config <(openssl_cnf) -extensions ca -key "$pki/ca.key" -subj "/CN=autotel-cluster-ca" -days 825 -out "$pki/ca.crt"
-	local svc_ip=${SERVICE_CIDR%0/*}1
-	new_cert apiserver "/CN=kube-apiserver" serverAuth \
-		"IP:127.0.0.1,IP:$svc_ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-	new_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
-	new_cert admin "/O=system:masters/CN=autotel-admin" clientAuth
-	new_cert controller-manager "/CN=system:kube-controller-manager" clientAuth
-	new_cert scheduler "/CN=system:kube-scheduler" clientAuth
-	new_cert kubelet-client "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth
-	new_cert kubelet-serving "/CN=$NODE_NAME" serverAuth "IP:127.0.0.1,DNS:$NODE_NAME,DNS:localhost"
-	# The service-account token signing pair (ES256).
-	new_key "$pki/sa.key"
-	openssl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
-}
-
-write_kubeconfig() { # path cert-name
-	cat >"$1" <<-EOF
-		apiVersion: v1
-		kind: Config
-		clusters:
-		- name: autotel
-		  cluster:
-		    server: https://127.0.0.1:$APISERVER_PORT
-		    certificate-authority: $pki/ca.crt
-		users:
-		- name: $2
-		  user:
-		    client-certificate: $pki/$2.crt
-		    client-key: $pki/$2.key
-		contexts:
-		- name: autotel
-		  context: {cluster: autotel, user: $2}
-		current-context: autotel
-	EOF
+	tool pki --dir "$pki" --kubeconfig-dir "$state" --node-name "$NODE_NAME" \
+		--service-ip "$SERVICE_IP" --server "https://127.0.0.1:$APISERVER_PORT" ||
+		die "creating the cluster's certificates failed"
 }
 
 # ---------------------------------------------------------------- configs
@@ -269,6 +233,8 @@ write_containerd_config() {
 		      runtime_type = "io.containerd.runc.v2"
 		      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
 		        SystemdCgroup = false
+		        # runc's state, by default in the shared /run/containerd/runc.
+		        Root = "$run/runc"
 		  [plugins."io.containerd.grpc.v1.cri".cni]
 		    bin_dir = "$CNI_BIN_DIR"
 		    conf_dir = "$state/cni/net.d"
@@ -293,6 +259,7 @@ write_kubelet_config() {
 		readOnlyPort: 0
 		healthzBindAddress: 127.0.0.1
 		healthzPort: $KUBELET_HEALTHZ_PORT
+		podLogsDir: $POD_LOGS
 		tlsCertFile: $pki/kubelet-serving.crt
 		tlsPrivateKeyFile: $pki/kubelet-serving.key
 		authentication:
@@ -365,10 +332,6 @@ up() {
 	rm -rf "$logs"
 	mkdir -p "$state" "$logs" "$pids" "$run"
 	make_pki
-	write_kubeconfig "$kubeconfig" admin
-	write_kubeconfig "$state/controller-manager.kubeconfig" controller-manager
-	write_kubeconfig "$state/scheduler.kubeconfig" scheduler
-	write_kubeconfig "$state/kubelet.kubeconfig" kubelet-client
 	write_containerd_config
 	write_kubelet_config
 	local kubectl=("$bin/kubectl" --kubeconfig "$kubeconfig")
@@ -416,7 +379,7 @@ up() {
 		--bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --leader-elect=false --profiling=false
 	start_daemon kubelet "$bin/kubelet" \
 		--config "$state/kubelet-config.yaml" --kubeconfig "$state/kubelet.kubeconfig" \
-		--root-dir "$state/kubelet" --hostname-override "$NODE_NAME" --node-ip 127.0.0.1
+		--root-dir "$state/kubelet" --cert-dir "$state/kubelet/pki" --hostname-override "$NODE_NAME" --node-ip 127.0.0.1
 
 	wait_for kubelet 120 "${kubectl[@]}" get node "$NODE_NAME"
 	# The kubelet refuses a loopback --node-ip ("nodeIP can't be loopback
@@ -474,32 +437,23 @@ import_cmd() {
 # containerd can still tell each shim to kill its processes and exit.
 remove_containers() {
 	pid_of containerd >/dev/null || return 0
-	local c="ctr --address $containerd_sock -n k8s.io" id
-	for id in $($c tasks ls -q 2>/dev/null); do
-		$c tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1 || true
+	local c=(ctr --address "$containerd_sock" -n k8s.io) id err
+	for id in $("${c[@]}" tasks ls -q 2>/dev/null); do
+		"${c[@]}" tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1 || true
 	done
-	local err
-	for id in $($c tasks ls -q 2>/dev/null); do
+	for id in $("${c[@]}" tasks ls -q 2>/dev/null); do
 		# A task whose processes all died may already be gone: "not found".
-		err=$($c tasks delete -f "$id" 2>&1 >/dev/null) || grep -q 'not found' <<<"$err" || say "could not delete task $id: $err"
+		err=$("${c[@]}" tasks delete -f "$id" 2>&1 >/dev/null) || grep -q 'not found' <<<"$err" || say "could not delete task $id: $err"
 	done
-	for id in $($c containers ls -q 2>/dev/null); do
-		$c containers delete "$id" >/dev/null 2>&1 || say "could not delete container $id"
+	for id in $("${c[@]}" containers ls -q 2>/dev/null); do
+		"${c[@]}" containers delete "$id" >/dev/null 2>&1 || say "could not delete container $id"
+		container_ids+=("$id")
 	done
 }
 
 # Shims outlive containerd by design. Ours name our socket on their command
 # line; each is stopped by its pid.
-stop_leftover_shims() {
-	local p cmd
-	for p in /proc/[0-9]*; do
-		[ "$(basename "$(readlink "$p/exe" 2>/dev/null)")" = containerd-shim-runc-v2 ] || continue
-		cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-		case "$cmd" in *"$containerd_sock"*) ;; *) continue ;; esac
-		say "stopping leftover shim (pid ${p#/proc/})"
-		stop_pid shim "${p#/proc/}"
-	done
-}
+stop_leftover_shims() { tool stop-shims --address "$containerd_sock" || die "stopping leftover shims failed"; }
 
 unmount_state() {
 	local m
@@ -509,16 +463,20 @@ unmount_state() {
 	done
 }
 
-# runc and the shims keep their state in fixed folders under /run/containerd,
-# and runc leaves the cgroup parent it made for the pods in every hierarchy.
-# rmdir removes only what is empty, so a containerd of the machine's own
-# keeps its files and a cgroup still holding processes stays.
+# The shims keep their sockets in the fixed /run/containerd/s, and runc leaves
+# the cgroup parent it made for the pods, k8s.io, in every hierarchy; all
+# instances share both. rmdir removes only what is empty, so another
+# instance's (or the machine's own containerd's) files and cgroups stay; our
+# containers' cgroups go by their ids.
 remove_runtime_leftovers() {
-	local d
+	local d id
 	rmdir /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd/s /run/containerd 2>/dev/null || true
 	for d in /sys/fs/cgroup/*/k8s.io; do
 		[ -d "$d" ] || continue
-		find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || say "cgroup $d still holds processes: $(tr '\n' ' ' <"$d/cgroup.procs" 2>/dev/null)"
+		for id in "${container_ids[@]+"${container_ids[@]}"}"; do
+			[ ! -d "$d/$id" ] || rmdir "$d/$id" 2>/dev/null || say "cgroup $d/$id still holds processes: $(tr '\n' ' ' <"$d/$id/cgroup.procs" 2>/dev/null)"
+		done
+		rmdir "$d" 2>/dev/null || true
 	done
 }
 
@@ -526,25 +484,28 @@ remove_runtime_leftovers() {
 # /var/log/containers); remove those of the pods this cluster ran.
 remove_pod_logs() {
 	local d uid l
-	[ -d "$state/kubelet/pods" ] || return 0
-	for d in "$state"/kubelet/pods/*/; do
-		uid=$(basename "$d")
-		rm -rf /var/log/pods/*_"$uid"
-	done
+	if [ -d "$state/kubelet/pods" ] && [ "$POD_LOGS" = /var/log/pods ]; then
+		for d in "$state"/kubelet/pods/*/; do
+			uid=$(basename "$d")
+			rm -rf /var/log/pods/*_"$uid"
+		done
+	fi
+	# The links in /var/log/containers are shared by all instances (the
+	# kubelet's fixed folder); ours point into $POD_LOGS.
 	for l in /var/log/containers/*.log; do
-		[ -L "$l" ] && [ ! -e "$l" ] && rm -f "$l"
+		[ -L "$l" ] || continue
+		case "$(readlink "$l")" in "$POD_LOGS"/*) rm -f "$l" ;; esac
 	done
-	rmdir /var/log/pods /var/log/containers 2>/dev/null || true
+	rmdir /var/log/containers 2>/dev/null || true
+	[ "$POD_LOGS" != /var/log/pods ] || rmdir /var/log/pods 2>/dev/null || true
 }
 
 down() {
 	need_root down
-	local name
-	stop_daemon kubelet
+	container_ids=()
+	stop_daemons kubelet
 	remove_containers
-	for name in "${components[@]:1}"; do
-		stop_daemon "$name"
-	done
+	stop_daemons "${components[@]:1}"
 	stop_leftover_shims
 	unmount_state
 	remove_runtime_leftovers
@@ -559,9 +520,9 @@ down() {
 # ---------------------------------------------------------------- status
 
 status_quiet() {
-	local n=0 name
-	for name in "${components[@]}"; do pid_of "$name" >/dev/null && n=$((n + 1)); done
-	if [ $n -eq ${#components[@]} ]; then echo all; elif [ $n -eq 0 ]; then echo none; else echo some; fi
+	local rc=0
+	tool status -q --pids "$pids" "${components[@]}" || rc=$?
+	case $rc in 0) echo all ;; 3) echo none ;; 1) echo some ;; *) die "autotel-cluster status failed" ;; esac
 }
 
 node_ready() {
@@ -571,27 +532,24 @@ node_ready() {
 }
 
 status() {
-	local name pid
-	for name in "${components[@]}"; do
-		if pid=$(pid_of "$name"); then
-			printf '%-24s running (pid %s, rss %s MiB)\n' "$name" "$pid" "$(($(awk '/^VmRSS/{print $2}' "/proc/$pid/status") / 1024))"
-		else
-			printf '%-24s stopped\n' "$name"
-		fi
-	done
+	local rc=0
+	tool status --pids "$pids" "${components[@]}" || rc=$?
 	if node_ready; then echo "node $NODE_NAME Ready; kubeconfig $kubeconfig"; else echo "node $NODE_NAME not Ready"; fi
-	case $(status_quiet) in all) return 0 ;; none) return 3 ;; *) return 1 ;; esac
+	return $rc
 }
 
+case "${1:-}" in
+up | down | status | import) build_tool ;;
+esac
 case "${1:-}" in
 up) up ;;
 down) down ;;
 status) status ;;
 kubeconfig) echo "$kubeconfig" ;;
 env)
-	printf 'KUBECONFIG=%s\nCONTAINERD_ADDRESS=%s\nCLUSTER_STATE=%s\nCLUSTER_LOGS=%s\nNODE_NAME=%s\nKUBE_BIN=%s\n' \
-		"$kubeconfig" "$containerd_sock" "$state" "$logs" "$NODE_NAME" "$("$here/kube-binaries.sh" kubectl)"
+	printf 'KUBECONFIG=%s\nCONTAINERD_ADDRESS=%s\nCLUSTER_STATE=%s\nCLUSTER_LOGS=%s\nNODE_NAME=%s\nKUBE_BIN=%s\nAPISERVER_PORT=%s\nPOD_LOGS=%s\n' \
+		"$kubeconfig" "$containerd_sock" "$state" "$logs" "$NODE_NAME" "$("$here/kube-binaries.sh" kubectl)" "$APISERVER_PORT" "$POD_LOGS"
 	;;
 import) shift; import_cmd "$@" ;;
-*) die "usage: $0 up|down|status|kubeconfig|env|import TARBALL..." ;;
+*) usage ;;
 esac

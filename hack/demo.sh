@@ -75,6 +75,29 @@ image_tool() {
 	echo "$out"
 }
 
+# cmd/autotel-cluster: the daemon supervisor hack/cluster.sh uses too, and
+# the printer of the store's JSON answers. Built once, before any $(...)
+# subshell calls it.
+CLUSTER_TOOL=""
+build_cluster_tool() {
+	CLUSTER_TOOL="$cache_root/tools/autotel-cluster"
+	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -o "$CLUSTER_TOOL" ./cmd/autotel-cluster) >&2 || die "building cmd/autotel-cluster failed"
+}
+cluster_tool() { "$CLUSTER_TOOL" "$@"; }
+
+# Reads the settings this script needs from `hack/cluster.sh env` into
+# variables of the same name; only the names listed are ever assigned.
+load_cluster_env() {
+	local out k v
+	out=$("$here/cluster.sh" env) || die "hack/cluster.sh env failed"
+	while IFS='=' read -r k v; do
+		case $k in
+		CONTAINERD_ADDRESS | KUBE_BIN | NODE_NAME | APISERVER_PORT) printf -v "$k" '%s' "$v" ;;
+		esac
+	done <<<"$out"
+	[ -n "${KUBE_BIN:-}" ] || die "hack/cluster.sh env printed no KUBE_BIN"
+}
+
 # ---------------------------------------------------------------- images
 
 # The images are rows of internal/imagebuild's table (the operator and the
@@ -127,14 +150,7 @@ python_image() {
 
 store_bin() { "$here/collector-victorialogs.sh"; }
 
-store_pid() {
-	local f="$demo/pids/victoria-logs.pid" pid
-	[ -f "$f" ] || return 1
-	pid=$(<"$f")
-	# A recycled pid must never be mistaken for ours.
-	[ -d "/proc/$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(<"$demo/pids/victoria-logs.exe")" ] || return 1
-	echo "$pid"
-}
+store_pid() { cluster_tool pid --pids "$demo/pids" victoria-logs; }
 
 store_healthy() { curl -fsS -m 2 "http://$STORE_ADDR/health" >/dev/null 2>&1; }
 
@@ -146,15 +162,13 @@ start_store() {
 	fi
 	bin=$(store_bin)
 	port_free "${STORE_ADDR##*:}" || die "port ${STORE_ADDR##*:} is in use ($(port_owner "${STORE_ADDR##*:}")); the demo's store listens there"
-	mkdir -p "$demo/pids" "$demo/logs" "$demo/victoria-logs-data"
-	# setsid: the store outlives this script and its caller's process group,
-	# and holds none of the caller's pipes. -loki.disableMessageParsing keeps
-	# the stored line exactly what the loki exporter sent (the seed's JSON).
-	setsid "$bin" -httpListenAddr="$STORE_ADDR" -storageDataPath="$demo/victoria-logs-data" \
-		-loki.disableMessageParsing -loggerLevel=WARN \
-		>>"$demo/logs/victoria-logs.log" 2>&1 </dev/null &
-	echo $! >"$demo/pids/victoria-logs.pid"
-	readlink -f "$bin" >"$demo/pids/victoria-logs.exe"
+	mkdir -p "$demo/victoria-logs-data"
+	# In a session of its own, so it outlives this script and holds none of
+	# the caller's pipes. -loki.disableMessageParsing keeps the stored line
+	# exactly what the loki exporter sent (the seed's JSON).
+	cluster_tool start --pids "$demo/pids" --log "$demo/logs/victoria-logs.log" victoria-logs -- \
+		"$bin" -httpListenAddr="$STORE_ADDR" -storageDataPath="$demo/victoria-logs-data" \
+		-loki.disableMessageParsing -loggerLevel=WARN || die "could not start VictoriaLogs"
 	local deadline=$((SECONDS + 30))
 	until store_healthy; do
 		if ! store_pid >/dev/null; then
@@ -171,19 +185,8 @@ stop_store() {
 	local pid
 	if pid=$(store_pid); then
 		say "demo: stopping VictoriaLogs (pid $pid)"
-		kill -TERM "$pid" 2>/dev/null || true
-		for _ in $(seq 1 150); do
-			[ -d "/proc/$pid" ] || break
-			[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && break
-			sleep 0.1
-		done
-		if [ -d "/proc/$pid" ] && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; then
-			say "demo: VictoriaLogs (pid $pid) ignored SIGTERM for 15s; sending SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
-			sleep 0.5
-		fi
 	fi
-	rm -f "$demo/pids/victoria-logs.pid" "$demo/pids/victoria-logs.exe"
+	cluster_tool stop --pids "$demo/pids" --grace 15s --prefix demo -q victoria-logs || die "stopping VictoriaLogs failed"
 }
 
 logsql() { # query: JSON lines, one per stored entry
@@ -192,52 +195,31 @@ logsql() { # query: JSON lines, one per stored entry
 }
 
 # Prints each stored entry as `{labels} line`, the way Loki shows a stream
-# and its line: VictoriaLogs answers with one JSON object per entry, whose
-# _stream and _msg strings are decoded here (no jq on a fresh machine).
-# Its encoder escapes only quotes, backslashes and ASCII control and HTML
-# characters (\uXXXX below 0x80); other text is raw UTF-8.
-print_entries() {
-	awk '
-	function hexval(h,   i, v, c) {
-		v = 0
-		for (i = 1; i <= length(h); i++) { c = index("0123456789abcdef", tolower(substr(h, i, 1))); v = v * 16 + c - 1 }
-		return v
-	}
-	function field(s, name,   i, n, c, out, v) {
-		i = index(s, "\"" name "\":\"")
-		if (i == 0) return ""
-		i += length(name) + 4
-		n = length(s); out = ""
-		while (i <= n) {
-			c = substr(s, i, 1)
-			if (c == "\"") return out
-			if (c == "\\") {
-				i++; c = substr(s, i, 1)
-				if (c == "n") out = out "\n"; else if (c == "t") out = out "\t"
-				else if (c == "r") out = out "\r"; else if (c == "b") out = out "\b"
-				else if (c == "f") out = out "\f"
-				else if (c == "u") { v = hexval(substr(s, i + 1, 4)); out = out (v < 128 ? sprintf("%c", v) : "\\u" substr(s, i + 1, 4)); i += 4 }
-				else out = out c
-			} else out = out c
-			i++
-		}
-		return out
-	}
-	NF { print field($0, "_stream") " " field($0, "_msg") }'
-}
+# and its line: VictoriaLogs answers with one JSON object per entry, decoded
+# by internal/cluster (PrintEntries).
+print_entries() { cluster_tool entries; }
 
 # ---------------------------------------------------------------- manifests
 
 app_image() { echo "autotel.local/examples/$APP:dev"; } # autotel-image examples-$APP
 app_port() { case $APP in flask) echo 5000 ;; *) echo 8000 ;; esac; }
 # The image's CMD binds 0.0.0.0; on the host network that would be every
-# interface of the machine.
-app_bind_env() {
+# interface of the machine. NAME=VALUE words (no spaces, quotes or
+# backslashes in them), shown as they are and made into the pod's env.
+app_bind_vars() {
 	case $APP in
-	flask) echo '[{"name":"FLASK_RUN_HOST","value":"127.0.0.1"}]' ;;
-	gunicorn) echo '[{"name":"GUNICORN_CMD_ARGS","value":"--bind=127.0.0.1:8000"}]' ;;
-	uvicorn) echo '[{"name":"UVICORN_HOST","value":"127.0.0.1"},{"name":"UVICORN_PORT","value":"8000"}]' ;;
+	flask) echo FLASK_RUN_HOST=127.0.0.1 ;;
+	gunicorn) echo GUNICORN_CMD_ARGS=--bind=127.0.0.1:8000 ;;
+	uvicorn) echo UVICORN_HOST=127.0.0.1 UVICORN_PORT=8000 ;;
 	esac
+}
+app_bind_env() { # the same as a JSON list of EnvVars
+	local kv sep="" out="["
+	for kv in $(app_bind_vars); do
+		out+="$sep{\"name\":\"${kv%%=*}\",\"value\":\"${kv#*=}\"}"
+		sep=,
+	done
+	echo "$out]"
 }
 
 write_values() {
@@ -262,7 +244,7 @@ write_values() {
 		  # traffic, so the in-cluster client goes to the API server itself.
 		  extraEnv:
 		    - {name: KUBERNETES_SERVICE_HOST, value: 127.0.0.1}
-		    - {name: KUBERNETES_SERVICE_PORT, value: "6443"}
+		    - {name: KUBERNETES_SERVICE_PORT, value: "$APISERVER_PORT"}
 		collector:
 		  image: {repository: ${COLLECTOR_IMAGE%:*}, tag: ${COLLECTOR_IMAGE##*:}, pullPolicy: Never}
 		  # Apps reach it at http://\$(OTEL_NODE_IP):4318; the chart's
@@ -324,7 +306,7 @@ up() {
 	step "1/8 One-node cluster (hack/cluster.sh up; the first run builds Kubernetes from source, ~16 min on 2 cores)"
 	t=$SECONDS
 	KUBECONFIG_PATH=$("$here/cluster.sh" up) || die "hack/cluster.sh up failed (logs: $state_root/cluster/logs)"
-	eval "$("$here/cluster.sh" env | grep -E '^(CONTAINERD_ADDRESS|KUBE_BIN|NODE_NAME)=')"
+	load_cluster_env
 	KUBECTL="$KUBE_BIN/kubectl"
 	note "node $NODE_NAME Ready; kubeconfig $KUBECONFIG_PATH ($((SECONDS - t))s)"
 
@@ -416,7 +398,7 @@ up() {
 	fi
 	note "from testdata/seed/deployment-annotated.yaml, changed:"
 	note "  image: sample -> $(app_image), imagePullPolicy: Always -> IfNotPresent (built here, no registry)"
-	note "  hostNetwork: true, $(app_bind_env | sed 's/"name":"\([^"]*\)","value":"\([^"]*\)"/\1=\2/g; s/[][{}]//g') (pods here get only loopback networking)"
+	note "  hostNetwork: true, $(app_bind_vars) (pods here get only loopback networking)"
 	note "  terminationGracePeriodSeconds: 3 (Python as PID 1 ignores SIGTERM: each re-run would wait 30s)"
 	kubectl -n "$APP_NS" rollout status deployment/sample --timeout=180s >&2 ||
 		fail_with "$APP_NS" "the sample pod did not become ready in 180s"
@@ -532,7 +514,7 @@ down() {
 	# The release goes first, while the API server still answers; a cluster
 	# that is already gone has nothing to uninstall.
 	if [ -f "$kc" ] && "$here/cluster.sh" status >/dev/null 2>&1; then
-		eval "$("$here/cluster.sh" env | grep -E '^KUBE_BIN=')"
+		load_cluster_env
 		KUBECTL="$KUBE_BIN/kubectl" KUBECONFIG_PATH=$kc
 		helm=$("$here/helm.sh")
 		kubectl -n "$APP_NS" delete deployment sample --ignore-not-found --timeout=60s >/dev/null 2>&1 || true
@@ -571,6 +553,9 @@ while [ $# -gt 0 ]; do
 done
 case "$APP" in flask | gunicorn | uvicorn) ;; *) die "--app must be flask, gunicorn or uvicorn, not '$APP'" ;; esac
 
+case "$cmd" in
+up | down) build_cluster_tool ;;
+esac
 case "$cmd" in
 up) up ;;
 down) down ;;
