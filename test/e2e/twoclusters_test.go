@@ -23,6 +23,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/autotel/autotel/internal/testenv"
+	"github.com/autotel/autotel/testkit/proc"
 )
 
 // instance is one named cluster of hack/cluster.sh --name --port-base.
@@ -232,7 +233,7 @@ func downAndCheck(t *testing.T, in *instance) {
 	for _, d := range dirs {
 		pid, _ := strconv.Atoi(filepath.Base(d))
 		cmdline, _ := os.ReadFile(filepath.Join(d, "cmdline"))
-		if cmd := strings.ReplaceAll(string(cmdline), "\x00", " "); alive(pid) && strings.Contains(cmd, state+"/") {
+		if cmd := strings.ReplaceAll(string(cmdline), "\x00", " "); proc.Alive(pid) && strings.Contains(cmd, state+"/") {
 			t.Errorf("instance %s: process left after down: pid %d: %s", in.name, pid, cmd)
 		}
 	}
