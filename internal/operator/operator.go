@@ -19,7 +19,6 @@ import (
 	"github.com/go-logr/logr"
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -197,8 +196,9 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Namespace{}:         {},
 			&v1alpha1.Instrumentation{}: {},
-			// Only pods autotel instrumented and recorded; never all pods.
-			&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{instrumentation.InjectedLabel: "true"})},
+			// Every pod, slimmed to names, images, env and metadata: status
+			// counts the injected pods that carry no status annotation.
+			&corev1.Pod{}: {Transform: controllers.SlimPod},
 		}},
 	})
 	if err != nil {
@@ -210,6 +210,8 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		Recorder: mgr.GetEventRecorderFor("autotel-rollout"), Log: log.WithName("rollout"),
 		Limiter: rate.NewLimiter(rate.Limit(o.RolloutPerMinute/60), 3),
 		Resync:  o.RolloutResync,
+		// Status without opt-in: PODS and OUTDATED for every Instrumentation.
+		Unrecorded: &controllers.UnrecordedPods{Client: mgr.GetClient()},
 	}
 	if err := rollout.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up rollout: %w", err)
