@@ -17,6 +17,8 @@ import (
 // as upstream's webhook is). Compare the creates/s of the three.
 func BenchmarkPodCreateAskingNothing(b *testing.B) {
 	ns := newNamespace(b, nil)
+	// For withoutPodWebhook's probes (annotated pods); plain pods ignore it.
+	createInstrumentation(b, ns, seedInstrumentation(b, "instrumentation-otlp.yaml"))
 	waitExcluded(b, ns, true)
 	run := func(b *testing.B) {
 		lat := make([]time.Duration, 0, b.N)
