@@ -11,6 +11,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -110,6 +111,13 @@ func (m *MatchConditions) Start(ctx context.Context) error {
 		return nil
 	}
 	if err := m.readLive(ctx); err != nil {
+		if apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
+			// The chart grants get/patch on the configuration with
+			// self-managed certificates (the rotator's rule); other
+			// installs may not name or grant it.
+			log.Info("not managing the pod webhook's match conditions: every pod reaches the webhook, as without them; grant get and patch on the MutatingWebhookConfiguration and name it with --mutating-webhook-configuration to enable them", "configuration", m.Configuration, "reason", err.Error())
+			return nil
+		}
 		log.Error(err, "reading the pod webhook's match conditions; every namespace is treated as newly included")
 	}
 	m.poke()
@@ -125,7 +133,10 @@ func (m *MatchConditions) Start(ctx context.Context) error {
 		if m.unsupported {
 			continue
 		}
-		if err := m.sync(ctx); err != nil {
+		if err := m.sync(ctx); apierrors.IsForbidden(err) {
+			log.Info("not allowed to patch the pod webhook's match conditions: every pod reaches the webhook, as without them", "reason", err.Error())
+			return nil
+		} else if err != nil {
 			log.Error(err, "updating the pod webhook's match conditions; retrying")
 			retry.Reset(5 * time.Second)
 		}
