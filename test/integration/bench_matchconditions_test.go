@@ -82,7 +82,10 @@ func withoutMatchConditions(b testing.TB, ns string) func() {
 		}
 	}
 	var saved []admissionregistrationv1.MatchCondition
-	set(func(c []admissionregistrationv1.MatchCondition) []admissionregistrationv1.MatchCondition { saved = c; return nil })
+	set(func(c []admissionregistrationv1.MatchCondition) []admissionregistrationv1.MatchCondition {
+		saved = c
+		return nil
+	})
 	waitPlainPodsReachWebhook(b, ns, true)
 	return func() {
 		set(func([]admissionregistrationv1.MatchCondition) []admissionregistrationv1.MatchCondition { return saved })
