@@ -64,6 +64,9 @@ type Rollout struct {
 	// The limiter is asked with the clock's time, so a fake clock decides
 	// both what restartedAt says and when a deferred restart is due.
 	Clock clock.PassiveClock
+	// Unrecorded adds injected pods without a status annotation to the
+	// counts (podcounts.go); nil counts only recorded pods.
+	Unrecorded *UnrecordedPods
 }
 
 // SetupWithManager registers the reconciler, the pod index and the watches.
@@ -74,11 +77,19 @@ func (r *Rollout) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, instrumentationIndex, podInstrumentations); err != nil {
 		return fmt.Errorf("indexing pods by Instrumentation: %w", err)
 	}
+	if r.Unrecorded != nil {
+		if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, unrecordedIndex, IndexUnrecorded); err != nil {
+			return fmt.Errorf("indexing unrecorded injected pods: %w", err)
+		}
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("instrumentation-rollout").
 		For(&v1alpha1.Instrumentation{}).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			var reqs []reconcile.Request
+			if r.Unrecorded != nil {
+				reqs = r.Unrecorded.Requests(ctx, o)
+			}
 			for _, ref := range podInstrumentations(o) {
 				ns, name, _ := strings.Cut(ref, "/")
 				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
@@ -129,6 +140,13 @@ func (r *Rollout) Reconcile(ctx context.Context, req reconcile.Request) (reconci
 			outdated++
 			stale = append(stale, pod)
 		}
+	}
+	if r.Unrecorded != nil {
+		t, o, err := r.Unrecorded.Count(ctx, &inst)
+		if err != nil {
+			return reconcile.Result{}, fmt.Errorf("counting unrecorded pods of %s: %w", req, err)
+		}
+		total, outdated = total+t, outdated+o
 	}
 	if inst.Status.SpecHash != hash || inst.Status.Pods != total || inst.Status.OutdatedPods != outdated {
 		inst.Status.SpecHash, inst.Status.Pods, inst.Status.OutdatedPods = hash, total, outdated

@@ -19,7 +19,6 @@ import (
 	"github.com/go-logr/logr"
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -68,6 +67,9 @@ type Options struct {
 	// a duplicate controller name is a bug worth failing on, since the
 	// controllers' metrics are labelled by name.
 	SkipControllerNameValidation bool
+	// MatchConditionsMaxNamespaces bounds the namespace names written into
+	// the pod webhook's matchConditions; 0 leaves the webhook without them.
+	MatchConditionsMaxNamespaces int
 }
 
 // DefaultOptions are upstream's defaults.
@@ -81,6 +83,9 @@ func DefaultOptions() Options {
 		InjectionConfig:  types.NamespacedName{Namespace: operatorNamespace(), Name: DefaultInjectionConfigName},
 		RolloutPerMinute: 6,
 		RolloutResync:    5 * time.Minute,
+		// Names up to 63 bytes: 1,000 of them stay below the API server's
+		// 100,000-character limit on a CEL expression.
+		MatchConditionsMaxNamespaces: 1000,
 		Certs: CertOptions{
 			Mode:           certModeSelf,
 			Secret:         types.NamespacedName{Namespace: operatorNamespace(), Name: "autotel-webhook-cert"},
@@ -128,6 +133,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.Certs.WriteFiles, "webhook-cert-write-files", o.Certs.WriteFiles, "write the self-managed certificate into the cert dir (when running outside a pod)")
 	fs.Float64Var(&o.RolloutPerMinute, "rollout-max-per-minute", o.RolloutPerMinute, "most workload restarts per minute for rollout on change, cluster-wide")
 	fs.DurationVar(&o.RolloutResync, "rollout-resync", o.RolloutResync, "how often outdated and missed pods are looked for without an event")
+	fs.IntVar(&o.MatchConditionsMaxNamespaces, "webhook-match-conditions-max-namespaces", o.MatchConditionsMaxNamespaces,
+		"most namespace names the operator writes into the pod webhook's matchConditions (so only pods that can be injected reach it); above that, or 0, every pod reaches the webhook")
 	fs.BoolVar(&o.Injection.MultiInstrumentation, "enable-multi-instrumentation", o.Injection.MultiInstrumentation, "allow several languages in one pod, each naming its containers")
 	for _, l := range instrumentation.Languages {
 		if l == instrumentation.SDK {
@@ -189,8 +196,9 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Namespace{}:         {},
 			&v1alpha1.Instrumentation{}: {},
-			// Only pods autotel instrumented and recorded; never all pods.
-			&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{instrumentation.InjectedLabel: "true"})},
+			// Every pod, slimmed to names, images, env and metadata: status
+			// counts the injected pods that carry no status annotation.
+			&corev1.Pod{}: {Transform: controllers.SlimPod},
 		}},
 	})
 	if err != nil {
@@ -204,12 +212,23 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		Recorder: mgr.GetEventRecorderFor("autotel-rollout"), Log: log.WithName("rollout"), //nolint:staticcheck // SA1019: see above.
 		Limiter: rate.NewLimiter(rate.Limit(o.RolloutPerMinute/60), 3),
 		Resync:  o.RolloutResync,
+		// Status without opt-in: PODS and OUTDATED for every Instrumentation.
+		Unrecorded: &controllers.UnrecordedPods{Client: mgr.GetClient()},
 	}
 	if err := rollout.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up rollout: %w", err)
 	}
 	if err := mgr.Add(&controllers.MissedPods{Rollout: rollout, Reader: mgr.GetAPIReader(), Every: o.RolloutResync}); err != nil {
 		return nil, err
+	}
+	// Only pods that can be injected reach the pod webhook (issue 15).
+	if o.Certs.MutatingName != "" {
+		if err := mgr.Add(&controllers.MatchConditions{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Cache: mgr.GetCache(),
+			Configuration: o.Certs.MutatingName, Webhook: "mpod.kb.io", // the pod webhook marker's name (config/webhook)
+			MaxNamespaces: o.MatchConditionsMaxNamespaces,
+			Rollout:       rollout, Settle: 2 * time.Second}); err != nil {
+			return nil, fmt.Errorf("adding the match conditions writer: %w", err)
+		}
 	}
 
 	if o.InjectionConfig.Name != "" {

@@ -96,6 +96,9 @@ func Start(log logr.Logger, opts func(*operator.Options)) (*Env, error) {
 	o.WebhookPort = te.WebhookInstallOptions.LocalServingPort
 	o.CertDir = te.WebhookInstallOptions.LocalServingCertDir
 	o.Certs.Mode = "external" // envtest issued the serving certificate
+	// The configuration envtest installs from config/webhook, whose pod
+	// webhook gets the operator's matchConditions.
+	o.Certs.MutatingName = "mutating-webhook-configuration"
 	if opts != nil {
 		opts(&o)
 	}

@@ -1,0 +1,78 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/autotel/autotel/api/v1alpha1"
+	"github.com/autotel/autotel/internal/instrumentation"
+)
+
+const injectPython = "instrumentation.opentelemetry.io/inject-python"
+
+func meta(annotations map[string]string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: "shop", Name: "x", Annotations: annotations}
+}
+
+// TestResolve: attribution follows injection's selection rules.
+func TestResolve(t *testing.T) {
+	s := scheme(t)
+	only := &v1alpha1.Instrumentation{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "only"}}
+	def := &v1alpha1.Instrumentation{ObjectMeta: metav1.ObjectMeta{Namespace: "platform", Name: "default", Labels: map[string]string{instrumentation.DefaultLabel: "true"}}}
+	c := fake.NewClientBuilder().WithScheme(s).WithObjects(only, def).Build()
+	r := resolver{ctx: context.Background(), c: c}
+	cases := []struct {
+		name    string
+		ns, pod map[string]string
+		podNS   string
+		want    string
+	}{
+		{"pod true: the namespace's only one", nil, map[string]string{injectPython: "true"}, "shop", "shop/only"},
+		{"pod name", nil, map[string]string{injectPython: "other"}, "shop", "shop/other"},
+		{"pod namespace/name", nil, map[string]string{injectPython: "a/b"}, "shop", "a/b"},
+		{"namespace names it, pod true defers", map[string]string{injectPython: "a/b"}, map[string]string{injectPython: "true"}, "shop", "a/b"},
+		{"pod false wins", map[string]string{injectPython: "true"}, map[string]string{injectPython: "false"}, "shop", ""},
+		{"namespace true, none there: the cluster default", map[string]string{injectPython: "true"}, nil, "empty", "platform/default"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tc.podNS, Annotations: tc.ns}}
+			pod := &corev1.Pod{ObjectMeta: meta(tc.pod)}
+			pod.Namespace = tc.podNS
+			if got := r.resolve(ns, pod, instrumentation.Python); got != tc.want {
+				t.Errorf("resolve = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestSlimPodKeepsInjection: the slimmed pod still shows its injection and
+// its attribution, and drops the rest.
+func TestSlimPodKeepsInjection(t *testing.T) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Annotations: map[string]string{injectPython: "true"},
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "m"}}},
+		Spec: corev1.PodSpec{
+			InitContainers: []corev1.Container{{Name: "opentelemetry-auto-instrumentation-python", Image: "py:1", Command: []string{"cp"}}},
+			Containers:     []corev1.Container{{Name: "app", Image: "app:1", Env: []corev1.EnvVar{{Name: "OTEL_SERVICE_NAME", Value: "p"}}, Args: []string{"serve"}}},
+			Volumes:        []corev1.Volume{{Name: "v"}},
+		},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady}}}}
+	out, err := SlimPod(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slim := out.(*corev1.Pod)
+	if langs := instrumentation.InjectedLanguages(slim); len(langs) != 1 || langs[0] != instrumentation.Python {
+		t.Errorf("injected languages of the slim pod = %v, want python", langs)
+	}
+	if IndexUnrecorded(slim) == nil || runningImage(slim, "opentelemetry-auto-instrumentation-python", true) != "py:1" {
+		t.Errorf("the slim pod lost what counting reads")
+	}
+	if slim.ManagedFields != nil || slim.Spec.Volumes != nil || slim.Spec.Containers[0].Args != nil || slim.Status.Conditions != nil || slim.Status.Phase != corev1.PodRunning {
+		t.Errorf("slim pod keeps more or less than it should: %+v", slim)
+	}
+}
