@@ -478,7 +478,6 @@ func autoscaler(c *v1beta1.OpenTelemetryCollector, image string) *autoscalingv2.
 	}
 }
 
-
 // kindOf names an object's kind for messages and GVK-less typed objects.
 func kindOf(o client.Object) string {
 	switch o.(type) {
