@@ -35,6 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/autotel/autotel/api/v1alpha1"
+	"github.com/autotel/autotel/internal/collectorbuild"
 	"github.com/autotel/autotel/internal/controllers"
 	"github.com/autotel/autotel/internal/instrumentation"
 	"github.com/autotel/autotel/internal/webhook/instrumentationwebhook"
@@ -60,6 +61,8 @@ type Options struct {
 	// without events.
 	RolloutPerMinute float64
 	RolloutResync    time.Duration
+	// CollectorImage is the image of OpenTelemetryCollectors without spec.image.
+	CollectorImage string
 }
 
 // DefaultOptions are upstream's defaults.
@@ -72,6 +75,7 @@ func DefaultOptions() Options {
 		Images:           instrumentationwebhook.DefaultImages(),
 		RolloutPerMinute: 6,
 		RolloutResync:    5 * time.Minute,
+		CollectorImage:   collectorbuild.DefaultImage,
 		Certs: CertOptions{
 			Mode:           certModeSelf,
 			Secret:         types.NamespacedName{Namespace: operatorNamespace(), Name: "autotel-webhook-cert"},
@@ -139,6 +143,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	}
 	fs.StringVar(&o.Images.PythonLogs, "auto-instrumentation-python-logs-image", o.Images.PythonLogs,
 		"autotel's Python log agent image, used for Instrumentations annotated "+instrumentationwebhook.PythonAgentAnnotation+": logs")
+	bindCollectorFlags(fs, o)
 }
 
 func boolSetter(m map[instrumentation.Language]bool, l instrumentation.Language) func(string) error {
@@ -164,6 +169,7 @@ func Scheme() *runtime.Scheme {
 	if err := v1alpha1.AddToScheme(s); err != nil {
 		panic(err)
 	}
+	addCollectorScheme(s)
 	return s
 }
 
@@ -187,12 +193,12 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		// need to be unique per process for metrics, which tests ignore.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 		// Only what admission reads per pod is cached; see ClientLookup.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+		Cache: cache.Options{ByObject: withCollectorCache(map[client.Object]cache.ByObject{
 			&corev1.Namespace{}:         {},
 			&v1alpha1.Instrumentation{}: {},
 			// Only pods autotel instrumented and recorded; never all pods.
 			&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{instrumentation.InjectedLabel: "true"})},
-		}},
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
@@ -211,6 +217,10 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		return nil, err
 	}
 
+	if err := setupCollectorController(mgr, o, log); err != nil {
+		return nil, err
+	}
+
 	certsReady, err := setupCerts(mgr, o, log.WithName("certs"))
 	if err != nil {
 		return nil, err
@@ -222,6 +232,9 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		defer close(registered)
 		if err := (&instrumentationwebhook.Webhook{Images: o.Images}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("registering Instrumentation webhooks: %w", err)
+		}
+		if err := registerCollectorWebhooks(mgr, o); err != nil {
+			return err
 		}
 		mgr.GetWebhookServer().Register(podwebhook.Path, &webhook.Admission{Handler: &podwebhook.Handler{
 			Mutator:  instrumentation.Mutator{Config: o.Injection},
