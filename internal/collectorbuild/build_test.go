@@ -216,10 +216,16 @@ func TestNames(t *testing.T) {
 	if got := ConfigMapName(long, "0123456789abcdef"); !strings.HasSuffix(got, "-collector-01234567") {
 		t.Errorf("truncation lost the suffix: %s", got)
 	}
-	for in, want := range map[string]string{"otlp-grpc": "otlp-grpc", "jaeger-thrift_compact": "port-6831", "otlp/2-http": "otlp-2-http"} {
+	for in, want := range map[string]string{"otlp-grpc": "otlp-grpc", "jaeger-thrift_compact": "port-6831", "otlp/2-http": "otlp-2-http", "-otlp": "port-6831", "my-\u00e9-port": "port-6831", "zipkin": "zipkin"} {
 		if got := portName(in, 6831); got != want {
 			t.Errorf("portName(%q) = %q, want %q", in, got, want)
 		}
+	}
+	if got := Collector("My.Collector"); got != "my-collector-collector" {
+		t.Errorf("Collector(My.Collector) = %q", got)
+	}
+	if got := Collector("-x-"); got != "x--collector" {
+		t.Errorf("Collector(-x-) = %q: leading non-alphanumerics are trimmed", got)
 	}
 	for img, want := range map[string]string{"a/b:1.2": "1.2", "host:5000/a/b": "latest", "host:5000/a/b:v2@sha256:00": "v2", "b": "latest"} {
 		if got := Version(img); got != want {

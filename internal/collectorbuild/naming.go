@@ -57,53 +57,68 @@ func MonitoringService(name string) string {
 }
 
 // truncate formats and, when the result is longer than max, shortens the
-// string arguments from the first on, so the fixed suffixes survive.
+// string arguments from the first on, so the fixed suffixes survive; a
+// result still too long is cut at max. A result that fits is trimmed of
+// non-alphanumerics at both ends (upstream's naming, so names match).
 func truncate(format string, max int, values ...any) string {
 	out := fmt.Sprintf(format, values...)
-	excess := len(out) - max
-	if excess <= 0 {
-		return out
+	if excess := len(out) - max; excess > 0 {
+		vals := make([]any, len(values))
+		copy(vals, values)
+		for i, v := range vals {
+			s, ok := v.(string)
+			if !ok || excess == 0 {
+				continue
+			}
+			if len(s) > excess {
+				vals[i] = s[:len(s)-excess]
+				excess = 0
+			} else {
+				vals[i] = ""
+				excess -= len(s)
+			}
+		}
+		out = fmt.Sprintf(format, vals...)
 	}
-	vals := make([]any, len(values))
-	copy(vals, values)
-	for i, v := range vals {
-		s, ok := v.(string)
-		if !ok || excess == 0 {
+	if len(out) > max {
+		return out[:max]
+	}
+	return strings.TrimFunc(out, func(r rune) bool { return !isAlnum(r, true) })
+}
+
+func isAlnum(r rune, upper bool) bool {
+	return (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || (upper && r >= 'A' && r <= 'Z')
+}
+
+// dnsName lower-cases and replaces each character a DNS-1123 name cannot
+// hold: with 'a' at either end (a name must start and end alphanumeric),
+// else with '-'. The length is unchanged.
+func dnsName(s string) string {
+	rs := []rune(strings.ToLower(s))
+	for i, r := range rs {
+		if isAlnum(r, false) {
 			continue
 		}
-		if len(s) > excess {
-			vals[i] = s[:len(s)-excess]
-			excess = 0
+		if i == 0 || i == len(rs)-1 {
+			rs[i] = 'a'
 		} else {
-			vals[i] = ""
-			excess -= len(s)
+			rs[i] = '-'
 		}
 	}
-	out = fmt.Sprintf(format, vals...)
-	if len(out) > max {
-		out = out[:max]
-	}
-	return out
+	return string(rs)
 }
 
-var invalidDNS = regexp.MustCompile(`[^a-z0-9.-]`)
+var portLabel = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
 
-// dnsName lower-cases, replaces characters a DNS-1123 name cannot hold and
-// trims non-alphanumerics from both ends.
-func dnsName(s string) string {
-	s = invalidDNS.ReplaceAllString(strings.ToLower(s), "-")
-	return strings.TrimFunc(s, func(r rune) bool {
-		return (r < 'a' || r > 'z') && (r < '0' || r > '9')
-	})
-}
-
-var invalidPort = regexp.MustCompile(`[^a-z0-9-]`)
-
-// portName is a valid port name for a component's port: the sanitised name
-// when it fits the 15-character limit, else port-<number>.
+// portName is a component port's name: the component name with '/' and '_'
+// as '-' when it is at most 15 characters and a valid label, else
+// port-<number> (a container port name is limited to 15 characters).
 func portName(name string, port int32) string {
-	n := strings.Trim(invalidPort.ReplaceAllString(strings.ToLower(name), "-"), "-")
-	if len(n) > 15 || n == "" {
+	if len(name) > 15 {
+		return fmt.Sprintf("port-%d", port)
+	}
+	n := strings.NewReplacer("/", "-", "_", "-").Replace(name)
+	if !portLabel.MatchString(n) {
 		return fmt.Sprintf("port-%d", port)
 	}
 	return n

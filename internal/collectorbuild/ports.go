@@ -128,7 +128,7 @@ func receiverPorts(cfg v1beta1.Config) []corev1.ServicePort {
 	for _, id := range enabled(cfg, func(p *v1beta1.Pipeline) []string { return p.Receivers }) {
 		settings := asMap(cfg.Receivers.Object[id])
 		typ := componentType(id)
-		base := strings.ReplaceAll(id, "/", "-")
+		base := id
 		if protos, ok := multiProtocol[typ]; ok {
 			configured := asMap(settings["protocols"])
 			for _, pp := range protos {
@@ -167,7 +167,7 @@ func receiverPorts(cfg v1beta1.Config) []corev1.ServicePort {
 		if port == 0 {
 			port = 8889
 		}
-		add(strings.ReplaceAll(id, "/", "-"), protocolPort{transport: corev1.ProtocolTCP}, port)
+		add(id, protocolPort{transport: corev1.ProtocolTCP}, port)
 	}
 	return out
 }

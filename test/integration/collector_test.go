@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -61,6 +62,24 @@ func eventually(t *testing.T, what string, check func() error) {
 			t.Fatalf("%s: not reached in 20s: %v", what, err)
 		}
 	}
+}
+
+// updateCollector changes a stored collector, retrying when the operator's
+// status writes race the update.
+func updateCollector(t *testing.T, ns, name string, change func(*v1beta1.OpenTelemetryCollector)) *v1beta1.OpenTelemetryCollector {
+	t.Helper()
+	var c v1beta1.OpenTelemetryCollector
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := get(t, ns, name, &c); err != nil {
+			return err
+		}
+		change(&c)
+		return k8sClient().Update(ctx(t), &c)
+	})
+	if err != nil {
+		t.Fatalf("updating OpenTelemetryCollector %s/%s: %v", ns, name, err)
+	}
+	return &c
 }
 
 func get(t *testing.T, ns, name string, obj client.Object) error {
@@ -241,13 +260,9 @@ func TestCollectorConfigChangeRolls(t *testing.T) {
 	})
 	var hashes []string
 	for _, verbosity := range []string{"basic", "normal", "detailed"} {
-		if err := get(t, ns, "roll", c); err != nil {
-			t.Fatal(err)
-		}
-		c.Spec.Config.Exporters.Object["debug"] = map[string]any{"verbosity": verbosity}
-		if err := k8sClient().Update(ctx(t), c); err != nil {
-			t.Fatal(err)
-		}
+		c = updateCollector(t, ns, "roll", func(c *v1beta1.OpenTelemetryCollector) {
+			c.Spec.Config.Exporters.Object["debug"] = map[string]any{"verbosity": verbosity}
+		})
 		h := configHash(t, c)
 		hashes = append(hashes, h)
 		eventually(t, "template after change to "+verbosity, func() error {
@@ -303,15 +318,11 @@ func TestCollectorUnmanaged(t *testing.T) {
 	}
 
 	// Managed, then unmanaged: a config change no longer reaches the workload.
-	if err := get(t, ns, "probe", probe); err != nil {
-		t.Fatal(err)
-	}
 	h1 := configHash(t, probe)
-	probe.Spec.ManagementState = v1beta1.ManagementStateUnmanaged
-	probe.Spec.Config.Exporters.Object["debug"] = map[string]any{"verbosity": "detailed"}
-	if err := k8sClient().Update(ctx(t), probe); err != nil {
-		t.Fatal(err)
-	}
+	updateCollector(t, ns, "probe", func(c *v1beta1.OpenTelemetryCollector) {
+		c.Spec.ManagementState = v1beta1.ManagementStateUnmanaged
+		c.Spec.Config.Exporters.Object["debug"] = map[string]any{"verbosity": "detailed"}
+	})
 	time.Sleep(2 * time.Second)
 	if h, _ := deploymentTemplateHash(t, ns, "probe-collector"); h != h1 {
 		t.Errorf("unmanaged collector's Deployment changed: hash %s, want %s", h, h1)
@@ -431,13 +442,9 @@ func TestCollectorAdoption(t *testing.T) {
 		t.Fatal(err)
 	}
 	uid := upstream.UID
-	if err := get(t, ns, "adopt", c); err != nil {
-		t.Fatal(err)
-	}
-	c.Spec.ManagementState = v1beta1.ManagementStateManaged
-	if err := k8sClient().Update(ctx(t), c); err != nil {
-		t.Fatal(err)
-	}
+	c = updateCollector(t, ns, "adopt", func(c *v1beta1.OpenTelemetryCollector) {
+		c.Spec.ManagementState = v1beta1.ManagementStateManaged
+	})
 	hash := configHash(t, c)
 	eventually(t, "adopted Deployment updated", func() error {
 		var d appsv1.Deployment
@@ -462,13 +469,7 @@ func TestCollectorModeSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "Deployment", func() error { return get(t, ns, "switch-collector", &appsv1.Deployment{}) })
-	if err := get(t, ns, "switch", c); err != nil {
-		t.Fatal(err)
-	}
-	c.Spec.Mode = v1beta1.ModeDaemonSet
-	if err := k8sClient().Update(ctx(t), c); err != nil {
-		t.Fatal(err)
-	}
+	updateCollector(t, ns, "switch", func(c *v1beta1.OpenTelemetryCollector) { c.Spec.Mode = v1beta1.ModeDaemonSet })
 	eventually(t, "DaemonSet replaces Deployment", func() error {
 		if err := get(t, ns, "switch-collector", &appsv1.DaemonSet{}); err != nil {
 			return err
