@@ -2,6 +2,9 @@ package collectorbuild
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -231,5 +234,28 @@ func TestNames(t *testing.T) {
 		if got := Version(img); got != want {
 			t.Errorf("Version(%q) = %q, want %q", img, got, want)
 		}
+	}
+}
+
+// TestHashInput pins the JSON the config hash is taken from: upstream's
+// field order (receivers, exporters, processors, connectors, extensions,
+// service), absent optional sections left out, pipelines' lists in
+// exporters/processors/receivers order. ConfigMap names of resources
+// upstream's operator created depend on it.
+func TestHashInput(t *testing.T) {
+	c := loadCase(t, "deployment")
+	b, err := json.Marshal(&c.Spec.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"receivers":{"otlp":{"protocols":{"grpc":{"endpoint":"0.0.0.0:4317"},"http":{"endpoint":"0.0.0.0:4318"}}}},` +
+		`"exporters":{"debug":{}},"processors":{"batch":{},"memory_limiter":{"check_interval":"1s","limit_percentage":75}},` +
+		`"service":{"pipelines":{"traces":{"exporters":["debug"],"processors":["memory_limiter","batch"],"receivers":["otlp"]}}}}`
+	if string(b) != want {
+		t.Errorf("hash input\n got %s\nwant %s", b, want)
+	}
+	sum := sha256.Sum256(b)
+	if h, _ := ConfigHash(c.Spec.Config); h != hex.EncodeToString(sum[:]) {
+		t.Errorf("ConfigHash %s is not sha256 of that JSON", h)
 	}
 }

@@ -1,7 +1,10 @@
 package integration
 
 import (
+	"bytes"
 	"errors"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -290,6 +293,23 @@ func TestCollectorConfigChangeRolls(t *testing.T) {
 	})
 }
 
+// kubectlFails runs kubectl expecting it to fail; it returns stdout and stderr.
+func kubectlFails(t *testing.T, stdin string, args ...string) (string, string) {
+	t.Helper()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := env.WriteKubeconfig(kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(env.BinaryDir, "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err == nil {
+		t.Fatalf("kubectl %s succeeded, want a failure\nstdout: %s", strings.Join(args, " "), stdout.String())
+	}
+	return stdout.String(), stderr.String()
+}
+
 func keys(m map[string]bool) []string {
 	var out []string
 	for k := range m {
@@ -378,6 +398,20 @@ spec:
 		t.Errorf("v1alpha1 view of config: %q", cfg)
 	}
 	eventually(t, "DaemonSet from the v1alpha1 resource", func() error { return get(t, ns, "old-collector", &appsv1.DaemonSet{}) })
+
+	// Admission sees v1alpha1 objects converted to v1beta1: the component
+	// check applies to them too.
+	bad := strings.Replace(strings.Replace(manifest, "name: old", "name: old-kafka", 1), "loki:\n        endpoint", "kafka:\n        brokers: [k:9092]\n      loki:\n        endpoint", 1)
+	if _, stderr := kubectlFails(t, bad, "apply", "-f", "-"); !strings.Contains(stderr, `exporter \"kafka\"`) && !strings.Contains(stderr, `exporter "kafka"`) {
+		t.Errorf("v1alpha1 collector with kafka: want a rejection naming it, got %s", stderr)
+	}
+	broken := strings.Replace(manifest, "name: old", "name: old-broken", 1)
+	broken = strings.Replace(broken, "    receivers:\n      otlp:", "    receivers: [\n      otlp:", 1)
+	if _, stderr := kubectlFails(t, broken, "apply", "-f", "-"); !strings.Contains(stderr, "spec.config") {
+		t.Errorf("v1alpha1 collector with unparsable config: want an error naming spec.config, got %s", stderr)
+	} else {
+		t.Logf("unparsable v1alpha1 config: %s", stderr)
+	}
 
 	out, _ := kubectl(t, "", "explain", "opentelemetrycollectors.spec.managementState", "--api-version=opentelemetry.io/v1beta1")
 	if !strings.Contains(out, "unmanaged") {
