@@ -258,7 +258,10 @@ func podTemplate(c *v1beta1.OpenTelemetryCollector, hash, image, configMapName s
 	args := []string{"--config=" + ConfigDir + "/" + ConfigKey}
 	keys := make([]string, 0, len(s.Args))
 	for k := range s.Args {
-		keys = append(keys, k)
+		// The operator owns --config, as upstream (which drops it with a log line).
+		if k != "config" {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
 	for _, k := range keys {

@@ -218,29 +218,25 @@ func metricsPort(cfg v1beta1.Config) int32 {
 	return 8888
 }
 
-// containerPorts are the service ports, with host ports from spec.ports,
-// plus the metrics port, sorted by name.
+// containerPorts are the inferred ports, then the metrics port, then
+// spec.ports (container port = its port, with its host port), each later
+// one replacing an earlier one of the same name; sorted by name.
 func containerPorts(c *v1beta1.OpenTelemetryCollector) []corev1.ContainerPort {
-	hostPorts := map[string]int32{}
-	for _, u := range c.Spec.Ports {
-		hostPorts[u.Name] = u.HostPort
-	}
-	var out []corev1.ContainerPort
-	seen := map[string]bool{}
-	for _, sp := range servicePorts(c) {
-		port := sp.Port
-		if sp.TargetPort.Type == intstr.Int && sp.TargetPort.IntVal != 0 {
-			port = sp.TargetPort.IntVal
-		}
+	byName := map[string]corev1.ContainerPort{}
+	for _, sp := range receiverPorts(c.Spec.Config) {
 		proto := sp.Protocol
 		if proto == "" {
 			proto = corev1.ProtocolTCP
 		}
-		seen[sp.Name] = true
-		out = append(out, corev1.ContainerPort{Name: sp.Name, ContainerPort: port, Protocol: proto, HostPort: hostPorts[sp.Name]})
+		byName[sp.Name] = corev1.ContainerPort{Name: sp.Name, ContainerPort: sp.Port, Protocol: proto}
 	}
-	if !seen["metrics"] {
-		out = append(out, corev1.ContainerPort{Name: "metrics", ContainerPort: metricsPort(c.Spec.Config), Protocol: corev1.ProtocolTCP})
+	byName["metrics"] = corev1.ContainerPort{Name: "metrics", ContainerPort: metricsPort(c.Spec.Config), Protocol: corev1.ProtocolTCP}
+	for _, u := range c.Spec.Ports {
+		byName[u.Name] = corev1.ContainerPort{Name: u.Name, ContainerPort: u.Port, Protocol: u.Protocol, HostPort: u.HostPort}
+	}
+	out := make([]corev1.ContainerPort, 0, len(byName))
+	for _, p := range byName {
+		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
