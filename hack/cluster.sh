@@ -445,13 +445,11 @@ image_tool() {
 	echo "$out"
 }
 
+# $SANDBOX_IMAGE: the pause row of internal/imagebuild's table.
 build_pause_image() {
-	local dir="$cache_root/images/pause-build" tool
+	local tool
 	tool=$(image_tool)
-	mkdir -p "$dir/root"
-	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$dir/root/pause" ./images/pause) || die "building images/pause failed"
-	"$tool" build -tag "$SANDBOX_IMAGE" -layer "$dir/root:/" -entrypoint /pause -o "$cache_root/images/pause.tar" >&2
-	echo "$cache_root/images/pause.tar"
+	"$tool" build --repo "$repo" --cache "$cache_root" pause || die "building the pause image (autotel-image build pause) failed"
 }
 
 import_images() {

@@ -43,7 +43,7 @@ APP_NS=example # the seed's namespace
 STORE_ADDR=127.0.0.1:9428
 OPERATOR_IMAGE=autotel.local/autotel/operator:dev
 COLLECTOR_IMAGE=autotel.local/autotel/collector:dev
-AGENT_IMAGE=autotel.local/autoinstrumentation-python:dev # hack/cluster-images.sh python-agent
+AGENT_IMAGE=autotel.local/autoinstrumentation-python:dev # autotel-image python-agent
 INIT_CONTAINER=opentelemetry-auto-instrumentation-python
 # What the chart's pods bind on the node (host network): the webhook and the
 # operator's probes and metrics, the collector's receivers, health check and
@@ -77,45 +77,13 @@ image_tool() {
 
 # ---------------------------------------------------------------- images
 
-# Writes a tarball only when the binary or the image's settings changed:
-# rewriting tens of MiB on every run costs seconds.
-pack() { # out.tar binary autotel-image-args...
-	local out=$1 bin=$2 key
-	shift 2
-	key=$({ sha256sum "$TOOL" "$bin" | cut -d' ' -f1; printf '%s\n' "$@"; } | sha256sum | cut -d' ' -f1)
-	if [ ! -f "$out" ] || [ "$(cat "$out.key" 2>/dev/null)" != "$key" ]; then
-		"$TOOL" build -o "$out" "$@" >&2 || die "packing $out failed"
-		echo "$key" >"$out.key"
-	fi
-}
-
-# The operator and collector images as build/Dockerfile.operator and
-# build/Dockerfile.collector make them (static binary on an empty base, user
-# 65532), which the chart's runAsNonRoot pods need.
-build_operator_image() {
-	local dir="$builds/operator"
-	mkdir -p "$dir"
-	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$dir/autotel-operator" ./cmd/operator) ||
-		die "building the operator (go build ./cmd/operator) failed"
-	pack "$dir/image.tar" "$dir/autotel-operator" -tag "$OPERATOR_IMAGE" \
-		-layer "$dir/autotel-operator:/autotel-operator" -entrypoint /autotel-operator -user 65532:65532
-	echo "$dir/image.tar"
-}
-
-build_collector_image() {
-	local dir="$builds/collector" layer
-	mkdir -p "$dir"
-	(cd "$repo/collector" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$dir/autotel-collector" ./cmd/autotel-collector) ||
-		die "building the collector (collector/cmd/autotel-collector) failed"
-	layer="$dir/autotel-collector:/autotel-collector"
-	# The Dockerfile adds the CA bundle for HTTPS back ends; the demo's store
-	# is plain HTTP on loopback, so it is only carried when the machine has one.
-	if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
-		layer+=",/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt"
-	fi
-	pack "$dir/image.tar" "$dir/autotel-collector" -tag "$COLLECTOR_IMAGE" -layer "$layer" \
-		-entrypoint /autotel-collector -cmd --config=/conf/relay.yaml -user 65532:65532
-	echo "$dir/image.tar"
+# The images are rows of internal/imagebuild's table (the operator and the
+# collector as build/Dockerfile.operator and build/Dockerfile.collector make
+# them: static binary on an empty base, user 65532, which the chart's
+# runAsNonRoot pods need). Each NAME.tar has NAME.tar.key beside it, the
+# fingerprint of its content, which changes only when the image does.
+build_images() { # NAME...: prints the tarballs' paths
+	"$TOOL" build --repo "$repo" --cache "$cache_root" -o "$builds" "$@" || die "building the images ($*) failed"
 }
 
 ctr_k8s() { ctr --address "$CONTAINERD_ADDRESS" -n k8s.io "$@"; }
@@ -260,7 +228,7 @@ print_entries() {
 
 # ---------------------------------------------------------------- manifests
 
-app_image() { echo "autotel.local/examples/$APP:dev"; } # hack/cluster-images.sh examples-$APP
+app_image() { echo "autotel.local/examples/$APP:dev"; } # autotel-image examples-$APP
 app_port() { case $APP in flask) echo 5000 ;; *) echo 8000 ;; esac; }
 # The image's CMD binds 0.0.0.0; on the host network that would be every
 # interface of the machine.
@@ -289,7 +257,7 @@ write_values() {
 		    - --health-probe-addr=127.0.0.1:8081
 		    - --auto-instrumentation-python-logs-image=$AGENT_IMAGE
 		  # The tag stays :dev; a rebuilt binary must still restart the pod.
-		  podAnnotations: {autotel.io/demo-image: "$(cut -c1-16 "$builds/operator/image.tar.key")"}
+		  podAnnotations: {autotel.io/demo-image: "$(cut -c1-16 "$builds/operator.tar.key")"}
 		  # No kube-proxy: the kubernetes Service's cluster IP carries no
 		  # traffic, so the in-cluster client goes to the API server itself.
 		  extraEnv:
@@ -300,7 +268,7 @@ write_values() {
 		  # Apps reach it at http://\$(OTEL_NODE_IP):4318; the chart's
 		  # \${env:MY_POD_IP} listeners then bind the node's 127.0.0.1.
 		  hostNetwork: true
-		  podAnnotations: {autotel.io/demo-image: "$(cut -c1-16 "$builds/collector/image.tar.key")"}
+		  podAnnotations: {autotel.io/demo-image: "$(cut -c1-16 "$builds/collector.tar.key")"}
 		config:
 		  exporters:
 		    loki:
@@ -363,21 +331,19 @@ up() {
 	step "2/8 Images (no registry: docker-archive tarballs imported into the node's containerd)"
 	t=$SECONDS
 	TOOL=$(image_tool)
-	local op col
-	op=$(build_operator_image)
-	col=$(build_collector_image)
-	"$here/cluster.sh" import "$op" "$col"
+	local names=(operator collector "examples-$APP") tarballs
+	[ -n "$PYTHON_IMAGE" ] || names+=(python-agent)
+	tarballs=$(build_images "${names[@]}")
+	# shellcheck disable=SC2086 # one path per line, no spaces in the cache's paths
+	"$here/cluster.sh" import $tarballs
 	note "$OPERATOR_IMAGE   (go build ./cmd/operator, as build/Dockerfile.operator)"
 	note "$COLLECTOR_IMAGE  (collector/cmd/autotel-collector, as build/Dockerfile.collector)"
-	local names=("examples-$APP")
-	[ -n "$PYTHON_IMAGE" ] || names+=(python-agent)
-	"$here/cluster-images.sh" import "${names[@]}" >&2
-	note "$(app_image)  (hack/cluster-images.sh examples-$APP: Debian's Python + examples/$APP/app.py)"
+	note "$(app_image)  (examples-$APP: Debian's Python + examples/$APP/app.py)"
 	if [ -n "$PYTHON_IMAGE" ]; then
 		PYTHON_IMAGE_REF=$(python_image "$PYTHON_IMAGE")
 		note "$PYTHON_IMAGE_REF  (--python-image)"
 	else
-		note "$AGENT_IMAGE  (hack/cluster-images.sh python-agent: autotel's Python log agent)"
+		note "$AGENT_IMAGE  (python-agent: autotel's Python log agent)"
 	fi
 	note "($((SECONDS - t))s)"
 

@@ -1,87 +1,143 @@
-// Command autotel-image builds a container image as a docker-archive
-// tarball from directory trees, for `ctr images import` on a node without a
-// registry or a Docker engine (see hack/cluster.sh and hack/cluster-images.sh).
+// Command autotel-image builds the project's container images from one
+// table (internal/imagebuild) as docker-archive tarballs, for
+// `ctr -n k8s.io images import` on a node without a registry or a Docker
+// engine, and `docker load` elsewhere.
 //
-//	autotel-image build -tag autotel.local/app:dev -o app.tar \
-//	    -layer /path/to/rootfs:/ -layer ./examples/flask:/app \
-//	    -entrypoint python3,-m,flask -cmd --app,app,run -env PYTHONUNBUFFERED=1 -workdir /app
+//	autotel-image list [--all]                         names, tags, what each holds
+//	autotel-image build [-o DIR] [--oci DIR] [--tag REF] NAME...
+//	                                                   DIR/NAME.tar for each, paths on stdout
+//	autotel-image rootfs NAME DIR                      the image's files, unpacked (tests)
 //
-// Each -layer is one layer; SRC,SRC2:DEST... puts several sources in one
-// layer as SRC:DEST,SRC2:DEST2.
+// Tarballs and layers are cached under $AUTOTEL_CACHE (default
+// ~/.cache/autotel)/images/v<version>, keyed by a fingerprint of everything
+// in them; -o defaults to that folder. hack/cluster-images.sh and
+// hack/demo.sh call it and import the tarballs into the node's containerd.
 package main
 
 import (
-	"flag"
+	"bufio"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/autotel/autotel/internal/imagebuild"
 )
 
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, " ") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+const usage = `usage: autotel-image list [--all]
+       autotel-image build [-o DIR] [--oci DIR] [--tag REF] NAME...
+       autotel-image rootfs NAME DIR
+Common flags: --repo DIR (the repository; default: found from the working
+directory), --cache DIR (default $AUTOTEL_CACHE or ~/.cache/autotel), -q.`
 
 func main() {
-	if len(os.Args) < 2 || os.Args[1] != "build" {
-		fail("usage: autotel-image build -tag NAME:TAG -o OUT.tar -layer SRC:DEST [-layer ...] [-entrypoint a,b] [-cmd a,b] [-env K=V] [-workdir DIR] [-user U]")
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "autotel-image: %v\n", err)
+		os.Exit(1)
 	}
-	fs := flag.NewFlagSet("build", flag.ExitOnError)
-	tag := fs.String("tag", "", "repository:tag of the image (e.g. autotel.local/pause:dev)")
-	out := fs.String("o", "", "output tarball")
-	entrypoint := fs.String("entrypoint", "", "comma-separated entrypoint")
-	cmd := fs.String("cmd", "", "comma-separated default arguments")
-	workdir := fs.String("workdir", "", "working directory")
-	user := fs.String("user", "", "user to run as")
-	var layers, env, labels listFlag
-	fs.Var(&layers, "layer", "SRC:DEST[,SRC:DEST...] making one layer (repeatable, bottom first)")
-	fs.Var(&env, "env", "K=V environment variable (repeatable)")
-	fs.Var(&labels, "label", "K=V image label (repeatable)")
-	_ = fs.Parse(os.Args[2:])
-	if *out == "" {
-		fail("-o OUT.tar is required")
-	}
-
-	img := imagebuild.Image{Tag: *tag, Config: imagebuild.Config{
-		Entrypoint: split(*entrypoint), Cmd: split(*cmd), Env: env, WorkingDir: *workdir, User: *user,
-	}}
-	for _, l := range labels {
-		k, v, ok := strings.Cut(l, "=")
-		if !ok {
-			fail("-label %q: want K=V", l)
-		}
-		if img.Config.Labels == nil {
-			img.Config.Labels = map[string]string{}
-		}
-		img.Config.Labels[k] = v
-	}
-	for _, spec := range layers {
-		var layer imagebuild.Layer
-		for _, part := range strings.Split(spec, ",") {
-			src, dest, ok := strings.Cut(part, ":")
-			if !ok || src == "" || dest == "" {
-				fail("-layer %q: want SRC:DEST (DEST an absolute path in the image)", part)
-			}
-			layer = append(layer, imagebuild.Source{Path: src, Dest: dest})
-		}
-		img.Layers = append(img.Layers, layer)
-	}
-	if err := imagebuild.WriteFile(*out, img); err != nil {
-		fail("%v", err)
-	}
-	fmt.Fprintf(os.Stderr, "autotel-image: wrote %s (%s)\n", *out, *tag)
 }
 
-func split(s string) []string {
-	if s == "" {
+func run(args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(os.Stderr, usage)
+		if len(args) == 0 {
+			return errors.New("no command")
+		}
 		return nil
 	}
-	return strings.Split(s, ",")
+	cmd, args := args[0], args[1:]
+	fs := pflag.NewFlagSet(cmd, pflag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprintln(os.Stderr, usage) }
+	repo := fs.String("repo", "", "the repository's root folder")
+	cache := fs.String("cache", imagebuild.DefaultCache(), "autotel's cache folder")
+	quiet := fs.BoolP("quiet", "q", false, "no progress lines on stderr")
+	out := fs.StringP("out", "o", "", "folder for NAME.tar (default: the cache's images folder)")
+	oci := fs.String("oci", "", "also add the images to the OCI image layout at this folder")
+	tag := fs.String("tag", "", "tag the image REF instead of the table's tag (one NAME only)")
+	all := fs.Bool("all", false, "list: also the bases and tooling images")
+	for _, a := range args {
+		// The builder used to take the image's parts as flags; hack/cluster.sh
+		// of an older checkout would call it that way.
+		if a == "-tag" || a == "-layer" || a == "-entrypoint" {
+			return fmt.Errorf("%s: images are rows of internal/imagebuild's table now; build one by name (autotel-image build pause -o DIR; autotel-image list)", a)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b := &imagebuild.Builder{Repo: *repo, Cache: *cache, Log: os.Stderr}
+	if *quiet {
+		b.Log = nil
+	}
+	switch cmd {
+	case "list":
+		w := bufio.NewWriter(os.Stdout)
+		for _, s := range imagebuild.Images {
+			if *all || !s.Hidden {
+				fmt.Fprintln(w, imagebuild.Describe(s))
+			}
+		}
+		return w.Flush()
+	case "build":
+		names := fs.Args()
+		if len(names) == 0 {
+			return errors.New("build: name at least one image (autotel-image list)")
+		}
+		if *tag != "" && len(names) != 1 {
+			return errors.New("build: --tag renames one image; name only one")
+		}
+		if err := findRepo(b); err != nil {
+			return err
+		}
+		for _, n := range names {
+			p, err := b.Build(n, *tag, *out)
+			if err != nil {
+				return err
+			}
+			fmt.Println(p)
+		}
+		if *oci != "" {
+			if err := b.WriteLayout(*oci, names...); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "rootfs":
+		if fs.NArg() != 2 {
+			return errors.New("rootfs: want NAME DIR")
+		}
+		if err := findRepo(b); err != nil {
+			return err
+		}
+		return b.Rootfs(fs.Arg(0), fs.Arg(1))
+	default:
+		fmt.Fprintln(os.Stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
 }
 
-func fail(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "autotel-image: "+format+"\n", args...)
-	os.Exit(2)
+// findRepo sets the repository from the working directory when --repo was
+// not given: the nearest folder up whose go.mod is autotel's.
+func findRepo(b *imagebuild.Builder) error {
+	if b.Repo != "" {
+		return nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	for {
+		if m, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.HasPrefix(string(m), "module github.com/autotel/autotel\n") {
+			b.Repo = dir
+			return nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return errors.New("not inside the autotel repository; pass --repo DIR")
+		}
+		dir = parent
+	}
 }

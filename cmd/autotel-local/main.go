@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/autotel/autotel/internal/operator"
 	"github.com/autotel/autotel/internal/testenv"
 )
 
@@ -35,7 +36,11 @@ func main() {
 		*kubeconfig = filepath.Join(cache, "autotel", "local", "kubeconfig")
 	}
 
-	env, err := testenv.Start(log, nil)
+	env, err := testenv.Start(log, func(o *operator.Options) {
+		// There is no operator namespace here; publish the injection
+		// settings where they can be written, for autotel inject/explain.
+		o.InjectionConfig.Namespace = "default"
+	})
 	if err != nil {
 		fail("%v", err)
 	}
@@ -51,7 +56,7 @@ autotel operator is running against a local control plane (kube-apiserver %s).
 
   export KUBECONFIG=%s
   %s create namespace example
-  %s -n example apply -f ../shared/seed/instrumentation-console.yaml
+  %s -n example apply -f testdata/seed/instrumentation-console.yaml
   %s -n example run sample --image=sample --restart=Never \
       --annotations=instrumentation.opentelemetry.io/inject-python=true
   %s -n example get pod sample -o yaml

@@ -32,12 +32,19 @@ func explain(cmd *cobra.Command, flags *kubeFlags, arg string) error {
 	if err != nil {
 		return err
 	}
-	return Explain(cmd.Context(), cmd.OutOrStdout(), c, flags.Namespace(), name)
+	return ExplainFrom(cmd.Context(), cmd.OutOrStdout(), c, flags.operatorNamespace, flags.Namespace(), name)
 }
 
-// Explain tells why a live pod was or was not instrumented, and whether
-// its instrumentation is outdated compared to its Instrumentation now.
+// Explain is ExplainFrom with the operator's settings found by label.
 func Explain(ctx context.Context, w io.Writer, c client.Client, namespace, name string) error {
+	return ExplainFrom(ctx, w, c, "", namespace, name)
+}
+
+// ExplainFrom tells why a live pod was or was not instrumented, and whether
+// its instrumentation is outdated compared to its Instrumentation now,
+// asking the injector with the settings the operator in operatorNamespace
+// ("": wherever it is) published.
+func ExplainFrom(ctx context.Context, w io.Writer, c client.Client, operatorNamespace, namespace, name string) error {
 	var pod corev1.Pod
 	if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &pod); err != nil {
 		return fmt.Errorf("reading pod %s/%s: %w", namespace, name, err)
@@ -49,6 +56,13 @@ func Explain(ctx context.Context, w io.Writer, c client.Client, namespace, name 
 	lookup := podwebhook.ClientLookup{Cached: c, Direct: c}
 	mut := instrumentation.Mutator{Config: instrumentation.DefaultConfig()}
 	fmt.Fprintf(w, "pod %s/%s\n", namespace, name)
+	// A live pod is explained from the live cluster; without the operator's
+	// published settings the answer assumes the defaults, and says so.
+	if published, _, err := OperatorConfig(ctx, c, operatorNamespace); err != nil {
+		fmt.Fprintf(w, "  note: assuming autotel's default operator settings: %v\n", err)
+	} else {
+		mut.Config = published.Injection
+	}
 
 	if st, ok, err := instrumentation.ReadStatus(&pod); ok {
 		if err != nil {

@@ -22,13 +22,13 @@ func TestInjectSeed(t *testing.T) {
 	}{
 		{
 			name:   "seed console Instrumentation and annotated Deployment",
-			args:   []string{"inject", "-n", "example", "-f", "../../testdata/seed/instrumentation-console.yaml", "-f", "../../testdata/seed/deployment-annotated.yaml"},
+			args:   []string{"inject", "--ignore-cluster", "-n", "example", "-f", "../../testdata/seed/instrumentation-console.yaml", "-f", "../../testdata/seed/deployment-annotated.yaml"},
 			golden: "seed-deployment.yaml",
-			report: []string{"Deployment sample: instrumented", "python via example/python-instrumentation", "container sample: injected"},
+			report: []string{"--ignore-cluster: using autotel's built-in defaults", "Deployment sample: instrumented", "python via example/python-instrumentation", "container sample: injected"},
 		},
 		{
 			name:   "no Instrumentation",
-			args:   []string{"inject", "--report", "-n", "example", "-f", "../../testdata/seed/deployment-annotated.yaml"},
+			args:   []string{"inject", "--ignore-cluster", "--report", "-n", "example", "-f", "../../testdata/seed/deployment-annotated.yaml"},
 			report: []string{"Deployment sample: NOT instrumented (error; the pod is still admitted)", "no OpenTelemetry Instrumentation instances available"},
 		},
 	}
@@ -74,6 +74,8 @@ func TestInjectSeed(t *testing.T) {
 }
 
 func TestInjectErrors(t *testing.T) {
+	// No cluster configured: inject must not silently fall back to defaults.
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "none"))
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -81,6 +83,9 @@ func TestInjectErrors(t *testing.T) {
 		{[]string{"inject"}, "no manifests: pass -f FILE"},
 		{[]string{"inject", "-f", "does-not-exist.yaml"}, "does-not-exist.yaml"},
 		{[]string{"explain", "deployment/x"}, "explain takes pod/NAME"},
+		{[]string{"inject", "-f", "../../testdata/seed/deployment-annotated.yaml"}, "--ignore-cluster previews offline"},
+		{[]string{"inject", "--kubeconfig", "does-not-exist.kubeconfig", "-f", "../../testdata/seed/deployment-annotated.yaml"}, "does-not-exist.kubeconfig"},
+		{[]string{"inject", "--ignore-cluster", "--from-cluster", "-f", "../../testdata/seed/deployment-annotated.yaml"}, "--from-cluster and --ignore-cluster exclude each other"},
 	} {
 		var stdout, stderr bytes.Buffer
 		root := NewRoot(&stdout, &stderr)
@@ -88,6 +93,43 @@ func TestInjectErrors(t *testing.T) {
 		err := root.Execute()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("autotel %v: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestKubectlFlags: --kubeconfig, --context and --namespace resolve the
+// namespace as kubectl does (the flag, else the chosen context's).
+func TestKubectlFlags(t *testing.T) {
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "config")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {}}]
+contexts:
+- {name: a, context: {cluster: c, user: u, namespace: alpha}}
+- {name: b, context: {cluster: c, user: u, namespace: beta}}
+current-context: a
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", "")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "namespace: alpha"},
+		{[]string{"--context", "b"}, "namespace: beta"},
+		{[]string{"--context", "b", "-n", "gamma"}, "namespace: gamma"},
+	} {
+		var stdout, stderr bytes.Buffer
+		root := NewRoot(&stdout, &stderr)
+		root.SetArgs(append([]string{"inject", "--ignore-cluster", "--kubeconfig", kubeconfig, "-f", "../../testdata/seed/deployment-annotated.yaml"}, tc.args...))
+		if err := root.Execute(); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if !strings.Contains(stdout.String(), "  "+tc.want+"\n") {
+			t.Errorf("%v: output lacks %q:\n%s", tc.args, tc.want, stdout.String())
 		}
 	}
 }

@@ -30,15 +30,47 @@ type Preview struct {
 	Report *instrumentation.Report // nil for objects that hold no pod
 }
 
-// InjectManifests runs the injector on every pod and pod template in m, as
+// InjectOptions are the settings a preview is made with: the installed
+// operator's (read from the cluster) or, offline, the built-in defaults.
+type InjectOptions struct {
+	// Mutator carries the operator's injection settings.
+	Mutator instrumentation.Mutator
+	// Images default the Instrumentations read from files, as the
+	// operator's Instrumentation webhook would when they are applied.
+	Images instrumentationwebhook.Images
+	// Live, when set, answers lookups from the cluster instead of the files.
+	Live instrumentation.Lookup
+	// Namespace, when set, reads a namespace the files do not hold (its
+	// annotations can request injection or opt into rollout); nil or a nil
+	// result means a namespace without annotations.
+	Namespace func(ctx context.Context, name string) (*corev1.Namespace, error)
+}
+
+// InjectManifests runs the admission on every pod and pod template in m, as
 // the webhook would when the controllers create the pods. Owners are
 // simulated the way the controllers build them (Deployment → ReplicaSet →
 // Pod, CronJob → Job → Pod), so service.name and k8s.* attributes match.
-func InjectManifests(ctx context.Context, m *Manifests, defaultNamespace string, mut instrumentation.Mutator, live instrumentation.Lookup) []Preview {
-	defaultNamespaces(m, defaultNamespace)
+func InjectManifests(ctx context.Context, m *Manifests, defaultNamespace string, o InjectOptions) ([]Preview, error) {
+	defaultNamespaces(m, defaultNamespace, o.Images)
 	var base instrumentation.Lookup = &m.Lookup
-	if live != nil {
-		base = live
+	if o.Live != nil {
+		base = o.Live
+	}
+	mut := o.Mutator
+	namespaceFor := func(name string) (*corev1.Namespace, error) {
+		if ns := m.Namespaces[name]; ns != nil {
+			return ns, nil
+		}
+		if o.Namespace != nil {
+			ns, err := o.Namespace(ctx, name)
+			if err != nil {
+				return nil, fmt.Errorf("reading namespace %s: %w", name, err)
+			}
+			if ns != nil {
+				return ns, nil
+			}
+		}
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, nil
 	}
 	var out []Preview
 	for _, obj := range m.Workloads {
@@ -50,7 +82,11 @@ func InjectManifests(ctx context.Context, m *Manifests, defaultNamespace string,
 			if pod.Namespace == "" {
 				pod.Namespace = defaultNamespace
 			}
-			mutated, report := mut.Mutate(ctx, namespaceFor(m, pod.Namespace), pod, l)
+			ns, err := namespaceFor(pod.Namespace)
+			if err != nil {
+				return nil, err
+			}
+			mutated, report := mut.Admit(ctx, ns, pod, l)
 			p.Object = mutated
 			p.Report = &report
 			out = append(out, p)
@@ -67,19 +103,26 @@ func InjectManifests(ctx context.Context, m *Manifests, defaultNamespace string,
 		pod := &corev1.Pod{ObjectMeta: *template.ObjectMeta.DeepCopy(), Spec: *template.Spec.DeepCopy()}
 		pod.Namespace = meta.Namespace
 		l = simulateOwners(l, p.Object, meta, pod, owner)
-		mutated, report := mut.Mutate(ctx, namespaceFor(m, meta.Namespace), pod, l)
+		ns, err := namespaceFor(meta.Namespace)
+		if err != nil {
+			return nil, err
+		}
+		mutated, report := mut.Admit(ctx, ns, pod, l)
+		// What admission changes: annotations, labels (the status label)
+		// and the spec.
 		template.ObjectMeta.Annotations = mutated.Annotations
+		template.ObjectMeta.Labels = mutated.Labels
 		template.Spec = mutated.Spec
 		p.Report = &report
 		out = append(out, p)
 	}
-	return out
+	return out, nil
 }
 
 // defaultNamespaces puts objects written without a namespace into the
 // target namespace, as `kubectl apply -n` would, and defaults
 // Instrumentations as the operator's defaulting webhook would on apply.
-func defaultNamespaces(m *Manifests, namespace string) {
+func defaultNamespaces(m *Manifests, namespace string, images instrumentationwebhook.Images) {
 	set := func(meta *metav1.ObjectMeta) {
 		if meta.Namespace == "" {
 			meta.Namespace = namespace
@@ -87,7 +130,7 @@ func defaultNamespaces(m *Manifests, namespace string) {
 	}
 	for i := range m.Lookup.Instrumentations {
 		set(&m.Lookup.Instrumentations[i].ObjectMeta)
-		_ = (&instrumentationwebhook.Webhook{}).Default(context.Background(), &m.Lookup.Instrumentations[i])
+		_ = (&instrumentationwebhook.Webhook{Images: images}).Default(context.Background(), &m.Lookup.Instrumentations[i])
 	}
 	for i := range m.Lookup.ReplicaSets {
 		set(&m.Lookup.ReplicaSets[i].ObjectMeta)
@@ -101,13 +144,6 @@ func defaultNamespaces(m *Manifests, namespace string) {
 	for i := range m.Lookup.ConfigMaps {
 		set(&m.Lookup.ConfigMaps[i].ObjectMeta)
 	}
-}
-
-func namespaceFor(m *Manifests, name string) *corev1.Namespace {
-	if ns := m.Namespaces[name]; ns != nil {
-		return ns
-	}
-	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 }
 
 // podSource returns the object's metadata and the pod (template) inside it.

@@ -11,7 +11,7 @@ import (
 // NewRoot builds the autotel command. Installed as kubectl-autotel it is
 // also a kubectl plugin (`kubectl autotel ...`).
 func NewRoot(stdout, stderr io.Writer) *cobra.Command {
-	flags := &kubeFlags{}
+	flags := newKubeFlags()
 	root := &cobra.Command{
 		Use:           "autotel",
 		Short:         "Explain and preview autotel's zero-code instrumentation",

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -59,7 +60,10 @@ type Rollout struct {
 	// Resync re-checks even without events (pods that got outdated while
 	// the operator was down).
 	Resync time.Duration
-	now    func() time.Time
+	// Clock stamps restarts and paces the Limiter (nil: the real clock).
+	// The limiter is asked with the clock's time, so a fake clock decides
+	// both what restartedAt says and when a deferred restart is due.
+	Clock clock.PassiveClock
 }
 
 // SetupWithManager registers the reconciler, the pod index and the watches.
@@ -183,29 +187,69 @@ func (r *Rollout) restartOwner(ctx context.Context, pod *corev1.Pod, key, why st
 	if obj.GetAnnotations()[RolledOutAnnotation] == key {
 		return 0, nil // already restarted for this change; never twice
 	}
-	if res := r.Limiter.Reserve(); !res.OK() || res.Delay() > 0 {
-		d := res.Delay()
-		res.Cancel()
+	now := r.clock().Now()
+	if res := r.Limiter.ReserveN(now, 1); !res.OK() || res.DelayFrom(now) > 0 {
+		d := res.DelayFrom(now)
+		res.CancelAt(now)
 		return max(d, time.Second), nil
 	}
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}},"spec":{"template":{"metadata":{"annotations":{%q:%q}}}}}`,
-		RolledOutAnnotation, key, RestartedAtAnnotation, r.clock().UTC().Format(time.RFC3339))
-	if err := r.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+	// A JSON merge patch computed from the change: only the two
+	// annotations are sent, and client-side encoding handles any key.
+	orig := obj.DeepCopyObject().(client.Object)
+	setAnnotation(obj, RolledOutAnnotation, key)
+	setAnnotation(podTemplate(obj), RestartedAtAnnotation, now.UTC().Format(time.RFC3339))
+	if err := r.Client.Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
 		if apierrors.IsNotFound(err) {
 			return 0, nil
 		}
-		return 0, fmt.Errorf("restarting %s %s/%s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetNamespace(), obj.GetName(), err)
+		return 0, fmt.Errorf("restarting %s %s/%s: %w", kindOf(obj), obj.GetNamespace(), obj.GetName(), err)
 	}
 	r.Recorder.Event(obj, corev1.EventTypeNormal, "InstrumentationRollout", "restarted to apply instrumentation: "+why)
 	r.Log.Info("restarted workload", "namespace", obj.GetNamespace(), "name", obj.GetName(), "why", why)
 	return 0, nil
 }
 
-func (r *Rollout) clock() time.Time {
-	if r.now == nil {
-		return time.Now()
+func (r *Rollout) clock() clock.PassiveClock {
+	if r.Clock == nil {
+		return clock.RealClock{}
 	}
-	return r.now()
+	return r.Clock
+}
+
+func setAnnotation(o metav1.Object, k, v string) {
+	a := o.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[k] = v
+	o.SetAnnotations(a)
+}
+
+// podTemplate is the template of a workload workloadOf returns.
+func podTemplate(obj client.Object) *metav1.ObjectMeta {
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		return &o.Spec.Template.ObjectMeta
+	case *appsv1.StatefulSet:
+		return &o.Spec.Template.ObjectMeta
+	case *appsv1.DaemonSet:
+		return &o.Spec.Template.ObjectMeta
+	}
+	panic(fmt.Sprintf("podTemplate: unexpected workload %T", obj)) // workloadOf returns only these
+}
+
+// kindOf names a typed workload for messages (typed objects read from the
+// API server carry no TypeMeta).
+func kindOf(obj client.Object) string {
+	switch obj.(type) {
+	case *appsv1.Deployment:
+		return "Deployment"
+	case *appsv1.StatefulSet:
+		return "StatefulSet"
+	case *appsv1.DaemonSet:
+		return "DaemonSet"
+	}
+	return fmt.Sprintf("%T", obj)
 }
 
 // workloadOf finds the Deployment, StatefulSet or DaemonSet behind a pod;

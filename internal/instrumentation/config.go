@@ -5,23 +5,27 @@ type Config struct {
 	// Enabled lists the languages the operator may inject. A request for
 	// any other is rejected with a warning event, as upstream does for its
 	// enable-<language>-instrumentation flags.
-	Enabled map[Language]bool
+	Enabled map[Language]bool `json:"enabled"`
 
 	// MultiInstrumentation allows several languages in one pod, each with
 	// its own <language>-container-names annotation.
-	MultiInstrumentation bool
+	MultiInstrumentation bool `json:"multiInstrumentation"`
+
+	// PodStatusAnnotations records the decision (StatusAnnotation, and
+	// InjectedLabel when injected) on every pod that asked for injection.
+	// Off by default: upstream pods carry no such annotation. Pods whose
+	// Instrumentation or namespace opted into rollout get it regardless.
+	PodStatusAnnotations bool `json:"podStatusAnnotations"`
 }
 
 // DefaultConfig matches upstream's defaults: every language on except Go
 // and Nginx, multi-instrumentation on.
 func DefaultConfig() Config {
-	return Config{
-		Enabled: map[Language]bool{
-			Java: true, NodeJS: true, Python: true, DotNet: true,
-			Go: false, ApacheHttpd: true, Nginx: false, SDK: true,
-		},
-		MultiInstrumentation: true,
+	enabled := map[Language]bool{}
+	for _, l := range languageTable {
+		enabled[l.language] = l.enabledByDefault
 	}
+	return Config{Enabled: enabled, MultiInstrumentation: true}
 }
 
 func (c Config) enabled(l Language) bool {

@@ -43,17 +43,6 @@ type languageInjector interface {
 	inject(sdk sdkEnv, req request, pod *corev1.Pod, targets []*corev1.Container) []ContainerReport
 }
 
-var injectors = map[Language]languageInjector{
-	Java:        javaInjector,
-	NodeJS:      nodeJSInjector,
-	Python:      pythonInjector,
-	DotNet:      dotNetInjector,
-	Go:          goInjector{},
-	ApacheHttpd: apacheInjector,
-	Nginx:       nginxInjector,
-	SDK:         sdkOnlyInjector{},
-}
-
 // Mutator injects auto-instrumentation according to a Config.
 type Mutator struct {
 	Config Config
@@ -94,11 +83,8 @@ func (m Mutator) Mutate(ctx context.Context, ns *corev1.Namespace, pod *corev1.P
 		req := request{language: lang, value: value, inst: inst, annotations: map[string]string{
 			AnnotationLogs: annotationValue(ns.ObjectMeta, pod.ObjectMeta, AnnotationLogs),
 		}}
-		switch lang {
-		case Python:
-			req.annotations[AnnotationPythonPlatform] = annotationValue(ns.ObjectMeta, pod.ObjectMeta, AnnotationPythonPlatform)
-		case DotNet:
-			req.annotations[AnnotationDotNetRuntime] = annotationValue(ns.ObjectMeta, pod.ObjectMeta, AnnotationDotNetRuntime)
+		for _, a := range lang.info().annotations {
+			req.annotations[a] = annotationValue(ns.ObjectMeta, pod.ObjectMeta, a)
 		}
 		reqs = append(reqs, req)
 	}
@@ -162,7 +148,7 @@ func (m Mutator) inject(sdk sdkEnv, req request, pod *corev1.Pod) LanguageReport
 	for _, name := range missing {
 		lr.Containers = append(lr.Containers, ContainerReport{Name: name, Reason: "no such container in the pod"})
 	}
-	lr.Containers = append(lr.Containers, injectors[req.language].inject(sdk, req, pod, targets)...)
+	lr.Containers = append(lr.Containers, req.language.info().injector.inject(sdk, req, pod, targets)...)
 	return lr
 }
 

@@ -18,7 +18,7 @@ func allMutateCases() []mutateCase {
 }
 
 // Expected values for the other injection kinds, written out literally
-// from upstream-operator.md §3/§4 (as for Python in mutate_test.go).
+// from docs/upstream-behaviour.md §3/§4 (as for Python in mutate_test.go).
 const (
 	wJavaImage   = "ghcr.io/open-telemetry/opentelemetry-operator/autoinstrumentation-java:2.30.0"
 	wNodeImage   = "ghcr.io/open-telemetry/opentelemetry-operator/autoinstrumentation-nodejs:0.78.0"

@@ -17,8 +17,8 @@ var update = flag.Bool("update", false, "rewrite testdata/golden/*.yaml from the
 
 // Expected values are written out literally (not taken from the package's
 // constants) so that the table checks the implementation against the
-// reference, not against itself. References are to
-// /work/shared/reference/upstream-operator.md.
+// reference, not against itself. § references are to sections of
+// docs/upstream-behaviour.md.
 const (
 	wImage     = "ghcr.io/open-telemetry/opentelemetry-operator/autoinstrumentation-python:0.64b0"
 	wEndpoint  = "http://otel-collector.observability:4318"

@@ -13,9 +13,9 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// observedPod is the shape of testdata/seed/observed-injected-pod.yaml (a
-// copy of /work/shared/seed/observed-injected-pod.yaml): what the seed read
-// from `kubectl describe pod` on an older operator release.
+// observedPod is the shape of testdata/seed/observed-injected-pod.yaml (the
+// same bytes as the copy in the repository root's testdata/seed/): what the
+// seed read from `kubectl describe pod` on an older operator release.
 type observedPod struct {
 	InitContainers []struct {
 		Name         string               `json:"name"`

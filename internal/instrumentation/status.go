@@ -1,6 +1,7 @@
 package instrumentation
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
@@ -33,6 +34,38 @@ type LanguageStatus struct {
 	Injected        []string          `json:"injected,omitempty"`
 	Skipped         map[string]string `json:"skipped,omitempty"`
 	Disabled        bool              `json:"disabled,omitempty"`
+}
+
+// Admit is the whole pod change an admission makes: Mutate, then the
+// decision recorded on the pod when Config or a rollout opt-in asks for it.
+// The pod webhook and the CLI preview both call it, so a preview is the
+// admitted pod byte for byte. Like Mutate it returns pod itself (the same
+// pointer) when nothing changes.
+func (m Mutator) Admit(ctx context.Context, ns *corev1.Namespace, pod *corev1.Pod, lookup Lookup) (*corev1.Pod, Report) {
+	mutated, report := m.Mutate(ctx, ns, pod, lookup)
+	if report.Outcome == OutcomeNotRequested || !m.wantsStatus(ns, report) {
+		return mutated, report
+	}
+	if mutated == pod {
+		mutated = pod.DeepCopy()
+	}
+	SetStatus(mutated, report)
+	return mutated, report
+}
+
+// wantsStatus: the operator says so, or the pod's Instrumentation or
+// namespace opted into rollout, which needs the injected hash on the pod
+// to find outdated pods.
+func (m Mutator) wantsStatus(ns *corev1.Namespace, r Report) bool {
+	if m.Config.PodStatusAnnotations || ns.Annotations[RolloutAnnotation] == "true" {
+		return true
+	}
+	for _, l := range r.Languages {
+		if l.Rollout {
+			return true
+		}
+	}
+	return false
 }
 
 // StatusOf condenses a report for the annotation.
@@ -89,36 +122,10 @@ func ReadStatus(pod *corev1.Pod) (st Status, ok bool, err error) {
 // a pod (by the init containers, sidecar or variables injection adds).
 func InjectedLanguages(pod *corev1.Pod) []Language {
 	var out []Language
-	has := func(name string) bool {
-		for _, c := range pod.Spec.InitContainers {
-			if c.Name == name {
-				return true
-			}
+	for _, l := range languageTable {
+		if l.marker != nil && l.marker(pod) {
+			out = append(out, l.language)
 		}
-		return false
-	}
-	if has(javaInitContainerName) {
-		out = append(out, Java)
-	}
-	if has(nodeJSInitContainerName) {
-		out = append(out, NodeJS)
-	}
-	if has(pythonInitContainerName) {
-		out = append(out, Python)
-	}
-	if has(dotNetInitContainerName) {
-		out = append(out, DotNet)
-	}
-	for _, c := range pod.Spec.Containers {
-		if c.Name == goSidecarName {
-			out = append(out, Go)
-		}
-	}
-	if has(apacheInjector.attachContainer) {
-		out = append(out, ApacheHttpd)
-	}
-	if has(nginxInjector.attachContainer) {
-		out = append(out, Nginx)
 	}
 	if len(out) == 0 {
 		if ok, _ := alreadyInstrumented(pod); ok {

@@ -1,4 +1,5 @@
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create;update
 
 // Package operator wires the webhooks into a controller-runtime manager.
 // cmd/operator runs it against a cluster; cmd/autotel-local runs the same
@@ -54,15 +55,22 @@ type Options struct {
 	CertDir          string
 	Injection        instrumentation.Config
 	Images           instrumentationwebhook.Images
-	// PodStatusAnnotations writes each decision into the pod (autotel.io/injection).
-	PodStatusAnnotations bool
-	Certs                CertOptions
+	// InjectionConfig is the ConfigMap the operator publishes Injection and
+	// Images in, for the CLI (see published.go); an empty name disables it.
+	InjectionConfig types.NamespacedName
+	Certs           CertOptions
 	// RolloutPerMinute caps workload restarts; RolloutResync re-checks
 	// without events.
 	RolloutPerMinute float64
 	RolloutResync    time.Duration
 	// CollectorImage is the image of OpenTelemetryCollectors without spec.image.
 	CollectorImage string
+	// SkipControllerNameValidation lets several managers run in one
+	// process, which only tests do (operator replicas sharing certificates,
+	// a second operator with other flags). Not a flag: in a real process
+	// a duplicate controller name is a bug worth failing on, since the
+	// controllers' metrics are labelled by name.
+	SkipControllerNameValidation bool
 }
 
 // DefaultOptions are upstream's defaults.
@@ -73,6 +81,7 @@ func DefaultOptions() Options {
 		WebhookPort:      9443,
 		Injection:        instrumentation.DefaultConfig(),
 		Images:           instrumentationwebhook.DefaultImages(),
+		InjectionConfig:  types.NamespacedName{Namespace: operatorNamespace(), Name: DefaultInjectionConfigName},
 		RolloutPerMinute: 6,
 		RolloutResync:    5 * time.Minute,
 		CollectorImage:   collectorbuild.DefaultImage,
@@ -104,7 +113,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.WebhookHost, "webhook-host", o.WebhookHost, "address the webhook server binds to (default: all)")
 	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "port the webhook server listens on")
 	fs.StringVar(&o.CertDir, "webhook-cert-dir", o.CertDir, "folder holding tls.crt and tls.key for the webhook server (default: controller-runtime's)")
-	fs.BoolVar(&o.PodStatusAnnotations, "pod-status-annotations", o.PodStatusAnnotations, "write the injection decision into every pod that asked for injection (annotation "+instrumentation.StatusAnnotation+"); off keeps pods identical to upstream's")
+	fs.BoolVar(&o.Injection.PodStatusAnnotations, "pod-status-annotations", o.Injection.PodStatusAnnotations, "write the injection decision into every pod that asked for injection (annotation "+instrumentation.StatusAnnotation+"); off keeps pods identical to upstream's")
 	fs.StringVar(&o.Certs.Mode, "webhook-cert-mode", o.Certs.Mode, "self: the operator creates, rotates and injects its webhook certificates (no cert-manager); external: serve the certificate found in the cert dir (cert-manager or your own)")
 	fs.StringVar(&o.Certs.Secret.Namespace, "webhook-cert-secret-namespace", o.Certs.Secret.Namespace, "namespace of the Secret holding self-managed certificates")
 	fs.StringVar(&o.Certs.Secret.Name, "webhook-cert-secret", o.Certs.Secret.Name, "Secret holding self-managed certificates")
@@ -130,19 +139,11 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		}
 		fs.Func("enable-"+string(l)+"-instrumentation", fmt.Sprintf("inject %s when asked (default %t)", l, o.Injection.Enabled[l]), boolSetter(o.Injection.Enabled, l))
 	}
-	images := []struct {
-		lang string
-		ptr  *string
-	}{
-		{"java", &o.Images.Java}, {"nodejs", &o.Images.NodeJS}, {"python", &o.Images.Python},
-		{"dotnet", &o.Images.DotNet}, {"go", &o.Images.Go}, {"apache-httpd", &o.Images.ApacheHttpd},
-		{"nginx", &o.Images.Nginx},
+	for _, f := range imageFlags(&o.Images) {
+		fs.StringVar(f.ptr, "auto-instrumentation-"+f.key+"-image", *f.ptr, f.usage)
 	}
-	for _, img := range images {
-		fs.StringVar(img.ptr, "auto-instrumentation-"+img.lang+"-image", *img.ptr, "default image for "+img.lang+" auto-instrumentation")
-	}
-	fs.StringVar(&o.Images.PythonLogs, "auto-instrumentation-python-logs-image", o.Images.PythonLogs,
-		"autotel's Python log agent image, used for Instrumentations annotated "+instrumentationwebhook.PythonAgentAnnotation+": logs")
+	fs.StringVar(&o.InjectionConfig.Name, "injection-config-name", o.InjectionConfig.Name,
+		"ConfigMap in the operator's namespace the injection settings are published in, read by autotel inject and autotel explain (empty: not published)")
 	bindCollectorFlags(fs, o)
 }
 
@@ -189,9 +190,7 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 			Port:    o.WebhookPort,
 			CertDir: o.CertDir,
 		}),
-		// Several operator replicas share one process in tests; names only
-		// need to be unique per process for metrics, which tests ignore.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Controller: config.Controller{SkipNameValidation: ptr.To(o.SkipControllerNameValidation)},
 		// Only what admission reads per pod is cached; see ClientLookup.
 		Cache: cache.Options{ByObject: withCollectorCache(map[client.Object]cache.ByObject{
 			&corev1.Namespace{}:         {},
@@ -217,6 +216,12 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		return nil, err
 	}
 
+	if o.InjectionConfig.Name != "" {
+		if err := mgr.Add(&configPublisher{key: o.InjectionConfig, config: o.Published(),
+			reader: mgr.GetAPIReader(), writer: mgr.GetClient(), log: log.WithName("injection-config")}); err != nil {
+			return nil, fmt.Errorf("adding the injection settings publisher: %w", err)
+		}
+	}
 	if err := setupCollectorController(mgr, o, log); err != nil {
 		return nil, err
 	}
@@ -243,8 +248,6 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 			Decoder:  admission.NewDecoder(scheme),
 			Recorder: mgr.GetEventRecorderFor("autotel-operator"),
 			Log:      log.WithName("pod-webhook"),
-
-			StatusAnnotations: o.PodStatusAnnotations,
 		}})
 		return nil
 	}

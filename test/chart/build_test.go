@@ -584,8 +584,11 @@ func TestCollectorBinaryAcceptsTheRenderedConfigs(t *testing.T) {
 				env = get[appsv1.Deployment](t, objs, "Deployment", "autotel-collector").Spec.Template.Spec.Containers[0].Env
 			}
 			// The checkpoint folder is a hostPath in the pod; here, a temporary one.
-			if fs, ok := dig(cfg, "extensions", "file_storage").(map[string]any); ok {
-				fs["directory"] = t.TempDir()
+			// So is the persistent queue's folder.
+			for _, name := range []string{"file_storage", "file_storage/autotel-queue"} {
+				if fs, ok := dig(cfg, "extensions", name).(map[string]any); ok {
+					fs["directory"] = t.TempDir()
+				}
 			}
 			if err := validate(t, cfg, env); err != nil {
 				t.Errorf("the collector refuses the %s configuration: %v", s.name, err)

@@ -81,16 +81,24 @@ func TestSeedCollectorValues(t *testing.T) {
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("collector config differs from testdata/seed-relay.yaml:\n%s", toYAML(t, cfg))
 	}
-	// The same file the collector's own end-to-end test runs (there the Loki
-	// endpoint comes from the environment).
-	merged := readYAML(t, path(t, "collector", "testdata", "seed-merged.yaml"))
-	loki := dig(merged, "exporters", "loki").(map[string]any)
-	if loki["endpoint"] != "${env:LOKI_PUSH_ENDPOINT}" {
-		t.Fatalf("collector/testdata/seed-merged.yaml: loki endpoint %v, expected the test's environment variable", loki["endpoint"])
-	}
-	loki["endpoint"] = dig(seed, "config", "exporters", "loki", "endpoint")
-	if !reflect.DeepEqual(cfg, merged) {
-		t.Errorf("collector config differs from collector/testdata/seed-merged.yaml:\n%s", toYAML(t, cfg))
+	// The same files the collector's own end-to-end tests run (there the
+	// Loki endpoint comes from the environment): the chart's render as is
+	// (the fault tests), and without autotel's persistent queue and pushback
+	// (the upstream-equivalent merge the pipeline and cluster tests run).
+	noQueue := collectorConfig(t, template(t, append(s.args(), "--set", "collector.persistentQueue.enabled=false", "--set", "collector.pushback.enabled=false")...))
+	for file, render := range map[string]map[string]any{
+		"collector/test/e2e/testdata/chart-seed-relay.yaml": cfg,
+		"collector/testdata/seed-merged.yaml":               noQueue,
+	} {
+		copied := readYAML(t, path(t, strings.Split(file, "/")...))
+		loki := dig(copied, "exporters", "loki").(map[string]any)
+		if loki["endpoint"] != "${env:LOKI_PUSH_ENDPOINT}" {
+			t.Fatalf("%s: loki endpoint %v, expected the test's environment variable", file, loki["endpoint"])
+		}
+		loki["endpoint"] = dig(seed, "config", "exporters", "loki", "endpoint")
+		if !reflect.DeepEqual(render, copied) {
+			t.Errorf("collector config differs from %s (copy the render there):\n%s", file, toYAML(t, render))
+		}
 	}
 
 	// The points of the seed, spelt out.
@@ -281,7 +289,7 @@ config:
 			if got := strs(dig(cfg, "service", "pipelines", "traces", "exporters")); !slices.Equal(got, []string{"otlphttp"}) {
 				t.Errorf("traces exporters %v, want the list replaced", got)
 			}
-			if got := strs(dig(cfg, "service", "pipelines", "traces", "processors")); !slices.Equal(got, []string{"memory_limiter", "batch"}) {
+			if got := strs(dig(cfg, "service", "pipelines", "traces", "processors")); !slices.Equal(got, []string{"memory_limiter"}) {
 				t.Errorf("traces processors %v, want the defaults kept", got)
 			}
 		}},

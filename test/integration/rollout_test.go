@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -158,8 +159,9 @@ func TestMissedPodsRestarted(t *testing.T) {
 		t.Fatal("setup: the pod should have been created without the webhook")
 	}
 
+	clk := clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	r := &controllers.Rollout{Client: env.CachedClient, Reader: k8sClient(), Recorder: record.NewFakeRecorder(10),
-		Log: zap.New(zap.WriteTo(testWriter{t})), Limiter: rate.NewLimiter(rate.Inf, 1)}
+		Log: zap.New(zap.WriteTo(testWriter{t})), Limiter: rate.NewLimiter(rate.Inf, 1), Clock: clk}
 	sweeper := &controllers.MissedPods{Rollout: r, Reader: k8sClient()}
 	sweeper.Sweep(ctx(t))
 	dep := deployment(t, ns, "missed")
@@ -167,7 +169,8 @@ func TestMissedPodsRestarted(t *testing.T) {
 		t.Fatalf("missed pod's Deployment not restarted: %v / %v", dep.Annotations, dep.Spec.Template.Annotations)
 	}
 	first := dep.Spec.Template.Annotations[controllers.RestartedAtAnnotation]
-	time.Sleep(1100 * time.Millisecond) // restartedAt has second resolution
+	// A later restart would carry a later restartedAt (second resolution).
+	clk.Step(time.Minute)
 	sweeper.Sweep(ctx(t))
 	if got := deployment(t, ns, "missed").Spec.Template.Annotations[controllers.RestartedAtAnnotation]; got != first {
 		t.Errorf("restarted twice for the same miss")

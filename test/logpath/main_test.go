@@ -17,11 +17,7 @@
 package logpath
 
 import (
-	"archive/tar"
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +28,7 @@ import (
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/autotel/autotel/internal/imagebuild"
 	"github.com/autotel/autotel/internal/testenv"
 )
 
@@ -40,7 +37,7 @@ import (
 const python = "/usr/bin/python3"
 
 // agentImage is what spec.python.image names; the stand-in kubelet "pulls"
-// it from the archive image/build.py writes.
+// it by unpacking the python-agent row of internal/imagebuild's table.
 const agentImage = "autotel/autoinstrumentation-python-logs:0.1.0"
 
 var (
@@ -149,94 +146,15 @@ func buildCollector(tmp string) (string, error) {
 	return bin, nil
 }
 
-// buildAgentImage writes the agent image's docker-archive with
-// agent/python/image/build.py and unpacks its layer, as a container
-// runtime would, into the root file system the init container runs in.
+// buildAgentImage builds the agent image from the repository's image
+// table (internal/imagebuild, row python-agent) and unpacks its file
+// system, as a container runtime would, into the root file system the init
+// container runs in.
 func buildAgentImage(tmp string) (string, error) {
-	archive := filepath.Join(tmp, "agent-image.tar")
-	cmd := exec.Command(python, filepath.Join(repoRoot, "agent", "python", "image", "build.py"),
-		"--tree", filepath.Join(tmp, "agent-tree"), "--tar", archive, "--image", agentImage)
-	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("%v\n%s", err, out)
-	}
-	files, err := readTar(archive)
-	if err != nil {
+	rootfs := filepath.Join(tmp, "agent-rootfs")
+	b := &imagebuild.Builder{Repo: repoRoot, Cache: imagebuild.DefaultCache(), Log: os.Stderr}
+	if err := b.Rootfs("python-agent", rootfs); err != nil {
 		return "", err
 	}
-	var manifest []struct {
-		RepoTags []string
-		Layers   []string
-	}
-	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil {
-		return "", fmt.Errorf("manifest.json: %w", err)
-	}
-	if len(manifest) != 1 || len(manifest[0].RepoTags) != 1 || manifest[0].RepoTags[0] != agentImage {
-		return "", fmt.Errorf("archive holds %+v, want one image tagged %s", manifest, agentImage)
-	}
-	rootfs := filepath.Join(tmp, "agent-rootfs")
-	for _, layer := range manifest[0].Layers {
-		if err := untar(files[layer], rootfs); err != nil {
-			return "", fmt.Errorf("layer %s: %w", layer, err)
-		}
-	}
 	return rootfs, nil
-}
-
-func readTar(path string) (map[string][]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	files := map[string][]byte{}
-	tr := tar.NewReader(bytes.NewReader(b))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return files, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if files[h.Name], err = io.ReadAll(tr); err != nil {
-			return nil, err
-		}
-	}
-}
-
-func untar(layer []byte, dest string) error {
-	tr := tar.NewReader(bytes.NewReader(layer))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if strings.Contains(h.Name, "..") {
-			return fmt.Errorf("unsafe path %q", h.Name)
-		}
-		p := filepath.Join(dest, h.Name)
-		switch h.Typeflag {
-		case tar.TypeDir:
-			err = os.MkdirAll(p, 0o755)
-		case tar.TypeSymlink:
-			if err = os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
-				err = os.Symlink(h.Linkname, p)
-			}
-		case tar.TypeReg:
-			if err = os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
-				var b []byte
-				if b, err = io.ReadAll(tr); err == nil {
-					err = os.WriteFile(p, b, os.FileMode(h.Mode)&0o777)
-				}
-			}
-		default:
-			err = fmt.Errorf("unexpected entry type %c for %s", h.Typeflag, h.Name)
-		}
-		if err != nil {
-			return err
-		}
-	}
 }

@@ -39,7 +39,151 @@ collector as upstream's would: "use the component's defaults".
 {{- if .Values.presets.kubernetesAttributes.enabled -}}
 {{- $config = include "autotel.collector.applyKubernetesAttributes" (dict "root" . "config" $config) | fromYaml -}}
 {{- end -}}
+{{- if .Values.collector.persistentQueue.enabled -}}
+{{- $config = include "autotel.collector.applyPersistentQueue" (dict "root" . "config" $config) | fromYaml -}}
+{{- end -}}
+{{- if .Values.collector.pushback.enabled -}}
+{{- $config = include "autotel.collector.applyPushback" (dict "root" . "config" $config) | fromYaml -}}
+{{- end -}}
 {{- tpl (toYaml $config) . -}}
+{{- end }}
+
+{{/*
+Refusals that say when to come back (beyond upstream): the otlp receivers
+pipelines use get autotel's `pushback` middleware on each protocol, which adds
+Retry-After to HTTP 429/503 and RetryInfo to gRPC Unavailable answers (from
+memory_limiter or a full queue). A protocol with `middlewares` of the user's
+is left as written.
+*/}}
+{{- define "autotel.collector.applyPushback" -}}
+{{- $config := .config -}}
+{{- $used := list -}}
+{{- range $_, $pipeline := (dig "service" "pipelines" dict $config) -}}
+{{- $used = concat $used (($pipeline | default dict).receivers | default list) -}}
+{{- end -}}
+{{- $added := false -}}
+{{- range $name := $used | uniq | sortAlpha -}}
+{{- if eq (regexReplaceAll "/.*$" $name "") "otlp" -}}
+{{- $protocols := dig "receivers" $name "protocols" dict $config -}}
+{{- range $proto := list "grpc" "http" -}}
+{{- $p := get $protocols $proto -}}
+{{- if and (kindIs "map" $p) (not (hasKey $p "middlewares")) -}}
+{{- $_ := set $p "middlewares" (list (dict "id" "pushback")) -}}
+{{- $added = true -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if $added -}}
+{{- $extensions := $config.extensions | default dict -}}
+{{- if not (hasKey $extensions "pushback") -}}
+{{- $_ := set $extensions "pushback" (dict "retry_after" .root.Values.collector.pushback.retryAfter) -}}
+{{- end -}}
+{{- $_ := set $config "extensions" $extensions -}}
+{{- $service := $config.service | default dict -}}
+{{- $_ := set $service "extensions" (append ($service.extensions | default list) "pushback" | uniq) -}}
+{{- $_ := set $config "service" $service -}}
+{{- end -}}
+{{- toYaml $config -}}
+{{- end }}
+
+{{/*
+Loss-free by default (beyond upstream's chart): every loki, otlp or otlphttp
+exporter a pipeline uses gets a sending queue on disk (file_storage on a node
+directory that outlives the pod), sized in records, batching inside the
+queue, and retries without a deadline. A record is acknowledged to the sender
+only once it is in the queue file, so a crash, an OOM kill or a store outage
+loses nothing the sender was told was received; a full queue refuses new
+records with a retryable error, so senders keep them. What the user wrote
+wins key by key: `sending_queue: {enabled: false}` or a `storage` of their
+own leaves the exporter alone.
+*/}}
+{{- define "autotel.collector.applyPersistentQueue" -}}
+{{- $q := .root.Values.collector.persistentQueue -}}
+{{- $config := .config -}}
+{{- $used := list -}}
+{{- range $_, $pipeline := (dig "service" "pipelines" dict $config) -}}
+{{- $used = concat $used (($pipeline | default dict).exporters | default list) -}}
+{{- end -}}
+{{- $queued := false -}}
+{{- $exporters := $config.exporters | default dict -}}
+{{- range $name := $used | uniq | sortAlpha -}}
+{{- $type := regexReplaceAll "/.*$" $name "" -}}
+{{- if has $type (list "loki" "otlp" "otlphttp") -}}
+{{- $exp := get $exporters $name | default dict -}}
+{{- $userQueue := $exp.sending_queue | default dict -}}
+{{- if and (dig "enabled" true $userQueue) (not $userQueue.storage) -}}
+{{- $queue := dict "enabled" true "storage" "file_storage/autotel-queue" "sizer" "items" "queue_size" ($q.queueSize | int64) "num_consumers" ($q.numConsumers | int) "batch" (deepCopy $q.batch) -}}
+{{- $_ := set $exp "sending_queue" (mustMergeOverwrite $queue $userQueue) -}}
+{{- $_ := set $exp "retry_on_failure" (mustMergeOverwrite (dict "enabled" true "max_elapsed_time" "0s") ($exp.retry_on_failure | default dict)) -}}
+{{- $_ := set $exporters $name $exp -}}
+{{- $queued = true -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if $queued -}}
+{{- $_ := set $config "exporters" $exporters -}}
+{{- $extensions := $config.extensions | default dict -}}
+{{- $_ := set $extensions "file_storage/autotel-queue" (dict "directory" "/var/lib/autotel-collector/queue" "timeout" "10s") -}}
+{{- $_ := set $config "extensions" $extensions -}}
+{{- $service := $config.service | default dict -}}
+{{- $_ := set $service "extensions" (append ($service.extensions | default list) "file_storage/autotel-queue" | uniq) -}}
+{{- $_ := set $config "service" $service -}}
+{{- end -}}
+{{- toYaml $config -}}
+{{- end }}
+
+{{/*
+"true" when the rendered configuration uses the chart's queue directory.
+*/}}
+{{- define "autotel.collector.usesQueueDir" -}}
+{{- $config := include "autotel.collector.config" . | fromYaml -}}
+{{- if has "file_storage/autotel-queue" (dig "service" "extensions" list $config) -}}true{{- end -}}
+{{- end }}
+
+{{/*
+Pipelines that put a batch processor in front of an exporter with the
+chart's persistent queue, as "pipeline (processor -> exporter)" strings.
+*/}}
+{{- define "autotel.collector.batchBeforeQueue" -}}
+{{- $config := include "autotel.collector.config" . | fromYaml -}}
+{{- $out := list -}}
+{{- range $pname, $p := (dig "service" "pipelines" dict $config) -}}
+{{- range $proc := ($p.processors | default list) -}}
+{{- if eq (regexReplaceAll "/.*$" $proc "") "batch" -}}
+{{- range $e := ($p.exporters | default list) -}}
+{{- if eq (dig "exporters" $e "sending_queue" "storage" "" $config) "file_storage/autotel-queue" -}}
+{{- $out = append $out (printf "%s (%s -> %s)" $pname $proc $e) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- join ", " $out -}}
+{{- end }}
+
+{{/*
+The container's memory limit (collector.resources.limits.memory) in MiB,
+or "" when there is none. Kubernetes quantities: plain bytes, k/M/G/T and
+Ki/Mi/Gi/Ti suffixes.
+*/}}
+{{- define "autotel.collector.memoryLimitMiB" -}}
+{{- $q := dig "limits" "memory" "" (.Values.collector.resources | default dict) -}}
+{{- if $q -}}
+{{- $bytes := 0.0 -}}
+{{- if or (kindIs "float64" $q) (kindIs "int64" $q) (kindIs "int" $q) -}}
+{{- $bytes = float64 $q -}}
+{{- else -}}
+{{- $num := regexFind `^[0-9]+(\.[0-9]+)?` $q -}}
+{{- $unit := trimPrefix $num $q -}}
+{{- $scale := dict "" 1.0 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 -}}
+{{- if or (not $num) (not (hasKey $scale $unit)) -}}
+{{- fail (printf "collector.resources.limits.memory %q: want a Kubernetes quantity such as 512Mi or 1Gi" $q) -}}
+{{- end -}}
+{{- $bytes = mulf (float64 $num) (get $scale $unit) -}}
+{{- end -}}
+{{- divf $bytes 1048576.0 | floor | int -}}
+{{- end -}}
 {{- end }}
 
 {{/*

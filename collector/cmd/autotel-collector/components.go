@@ -66,6 +66,7 @@ func components() (otelcol.Factories, error) {
 	if f.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](
 		filestorage.NewFactory(),
 		healthcheckextension.NewFactory(),
+		newPushbackFactory(),
 	); err != nil {
 		return f, err
 	}

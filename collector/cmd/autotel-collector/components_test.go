@@ -17,7 +17,7 @@ func TestDistributionComponents(t *testing.T) {
 		"receiver":  {"otlp", "filelog"},
 		"processor": {"batch", "memory_limiter", "resource", "attributes", "transform", "filter", "k8sattributes"},
 		"exporter":  {"debug", "otlp", "otlphttp", "file", "loki"},
-		"extension": {"file_storage", "health_check"},
+		"extension": {"file_storage", "health_check", "pushback"},
 	}
 	has := map[string]func(component.Type) bool{
 		"receiver":  func(t component.Type) bool { _, ok := f.Receivers[t]; return ok },

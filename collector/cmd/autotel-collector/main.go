@@ -5,6 +5,8 @@ package main
 
 import (
 	"log"
+	"os"
+	"runtime/debug"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
@@ -18,6 +20,14 @@ import (
 var version = "dev"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == prepareDirCommand {
+		if err := prepareDir(os.Args[2:]); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	// Before anything allocates: the limit steers every garbage collection.
+	log.Print(setSoftMemoryLimit("/", os.Getenv, debug.SetMemoryLimit))
 	info := component.BuildInfo{
 		Command:     "autotel-collector",
 		Description: "autotel OpenTelemetry Collector distribution",

@@ -95,7 +95,7 @@ func one(t *testing.T, r result) (string, entryView) {
 	return s.Labels, s.Entries[0]
 }
 
-// seedLogs is the record behind shared/seed/observed-log-loki.json, after the
+// seedLogs is the record behind collector/testdata/observed-log-loki.json, after the
 // seed's resource processor copied pod, container and namespace and set the
 // loki.resource.labels hint.
 func seedLogs() plog.Logs {
@@ -138,8 +138,8 @@ func seedLogs() plog.Logs {
 }
 
 func TestSeedRecordGivesTheObservedLine(t *testing.T) {
-	// A copy of shared/seed/observed-log-loki.json: what the seed's Loki
-	// stored through the upstream exporter.
+	// The line the seed's Loki stored through the upstream exporter,
+	// kept verbatim in collector/testdata/.
 	observed, err := os.ReadFile("../../testdata/observed-log-loki.json")
 	if err != nil {
 		t.Fatal(err)

@@ -121,7 +121,10 @@ func Render(d *Doc) []byte {
 	w("# Compatibility with the OpenTelemetry Operator\n\n")
 	w("autotel injects the same pods as the OpenTelemetry Operator (%s, `%s`) ", d.UpstreamVersion, upstreamRepo)
 	w("for the same `Instrumentation`, annotations and pod, except for the deliberate differences below. ")
-	w("File references are paths in `%s` at %s.\n\n", upstreamRepo, d.UpstreamVersion)
+	w("File references are paths in `%s` at %s. ", upstreamRepo, d.UpstreamVersion)
+	// The full description of upstream's behaviour, which the tests cite by
+	// section (§N), is hand-written; this page only adds the exceptions.
+	w("What upstream does, section by section, is described in [upstream-behaviour.md](upstream-behaviour.md).\n\n")
 	w("## Upstream behaviour autotel matches\n\n")
 	w("| behaviour | since | upstream files |\n|---|---|---|\n")
 	for _, m := range d.Matches {

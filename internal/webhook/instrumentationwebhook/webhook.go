@@ -24,15 +24,13 @@ import (
 )
 
 // Images are the agent images the operator puts into Instrumentations that
-// leave them empty, and records as the current defaults.
-type Images struct {
-	Java, NodeJS, Python, DotNet, Go, ApacheHttpd, Nginx string
-	// PythonLogs is autotel's own Python log agent (agent/python): zero
-	// dependencies, any libc, pre-fork safe. Chosen per Instrumentation
-	// with the annotation PythonAgentAnnotation: "logs" (or by naming the
-	// image in spec.python.image); upstream's image stays the default.
-	PythonLogs string
-}
+// leave them empty, and records as the current defaults. Images.PythonLogs
+// is chosen per Instrumentation with the annotation PythonAgentAnnotation:
+// "logs" (or by naming the image in spec.python.image).
+//
+// The type lives with the language table (instrumentation.Images), whose
+// rows point at their field, so a language is declared in one place.
+type Images = instrumentation.Images
 
 // PythonAgentAnnotation = "logs" on an Instrumentation defaults its
 // spec.python.image to autotel's log agent instead of upstream's image.
@@ -54,40 +52,38 @@ const DefaultPythonLogsImageAnnotation = "autotel.io/default-python-logs-image"
 // DefaultPythonLogsImage is the image agent/python/image builds.
 const DefaultPythonLogsImage = "autotel/autoinstrumentation-python-logs:0.1.0"
 
-const (
-	operatorImageRepo = "ghcr.io/open-telemetry/opentelemetry-operator/autoinstrumentation-"
-	apacheHttpdImage  = operatorImageRepo + "apache-httpd:1.0.4"
-)
+// sections are the spec sections of the languages that have one, in
+// application order.
+var sections = func() []instrumentation.SpecSection {
+	var out []instrumentation.SpecSection
+	for _, l := range instrumentation.Languages {
+		if s, ok := l.Spec(); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}()
 
 // DefaultImages returns the images the upstream operator release we track
-// ships as defaults, so Instrumentations defaulted by either operator pin
-// the same agents.
+// ships as defaults (each language's SpecSection.DefaultImage), so
+// Instrumentations defaulted by either operator pin the same agents, plus
+// autotel's Python log agent.
 func DefaultImages() Images {
-	return Images{
-		Java:        operatorImageRepo + "java:2.30.0",
-		NodeJS:      operatorImageRepo + "nodejs:0.78.0",
-		Python:      operatorImageRepo + "python:0.64b0",
-		DotNet:      operatorImageRepo + "dotnet:1.16.0",
-		Go:          "ghcr.io/open-telemetry/opentelemetry-go-instrumentation/autoinstrumentation-go:v0.24.0",
-		ApacheHttpd: apacheHttpdImage,
-		// One agent build serves both web servers.
-		Nginx:      apacheHttpdImage,
-		PythonLogs: DefaultPythonLogsImage,
+	d := Images{PythonLogs: DefaultPythonLogsImage}
+	for _, s := range sections {
+		*s.Image(&d) = s.DefaultImage
 	}
+	return d
 }
 
 // orDefaults fills unset images from DefaultImages, so a zero Webhook never
 // writes an empty image into a spec (which would break injection later).
-func (i Images) orDefaults() Images {
+func orDefaults(i Images) Images {
 	d := DefaultImages()
-	for _, p := range []struct{ v, d *string }{
-		{&i.Java, &d.Java}, {&i.NodeJS, &d.NodeJS}, {&i.Python, &d.Python}, {&i.DotNet, &d.DotNet},
-		{&i.Go, &d.Go}, {&i.ApacheHttpd, &d.ApacheHttpd}, {&i.Nginx, &d.Nginx}, {&i.PythonLogs, &d.PythonLogs},
-	} {
-		if *p.v == "" {
-			*p.v = *p.d
-		}
+	for _, s := range sections {
+		setIfEmpty(s.Image(&i), *s.Image(&d))
 	}
+	setIfEmpty(&i.PythonLogs, d.PythonLogs)
 	return i
 }
 
@@ -127,34 +123,29 @@ func (w *Webhook) SetupWithManager(mgr ctrl.Manager) error {
 // Instrumentation resolves to, so later operator upgrades do not silently
 // change what existing workloads get.
 func (w *Webhook) Default(ctx context.Context, inst *v1alpha1.Instrumentation) error {
-	images := w.Images.orDefaults()
-	s := &inst.Spec
+	images := orDefaults(w.Images)
 
-	setIfEmpty(&s.Java.Image, images.Java)
-	setIfEmpty(&s.NodeJS.Image, images.NodeJS)
-	// Before the default-image annotations below are rewritten: what they
-	// held tells images defaulting chose from images the user chose.
-	if err := defaultPythonImage(ctx, inst, images); err != nil {
-		return err
+	for _, l := range instrumentation.Languages {
+		sec, ok := l.Spec()
+		if !ok {
+			continue
+		}
+		f := sec.Of(&inst.Spec)
+		if l == instrumentation.Python {
+			// Before the default-image annotations below are rewritten:
+			// what they held tells images defaulting chose from images the
+			// user chose.
+			if err := defaultPythonImage(ctx, inst, images); err != nil {
+				return err
+			}
+		} else {
+			setIfEmpty(f.Image, *sec.Image(&images))
+		}
+		defaultResources(f.Resources, sec.RequestCPU, sec.RequestMemory)
+		if sec.Defaults != nil {
+			sec.Defaults(&inst.Spec)
+		}
 	}
-	setIfEmpty(&s.DotNet.Image, images.DotNet)
-	setIfEmpty(&s.Go.Image, images.Go)
-	setIfEmpty(&s.ApacheHttpd.Image, images.ApacheHttpd)
-	setIfEmpty(&s.Nginx.Image, images.Nginx)
-
-	// Upstream's values, so init containers are scheduled alike under both
-	// operators.
-	defaultResources(&s.Java.Resources, "50m", "64Mi")
-	defaultResources(&s.NodeJS.Resources, "50m", "128Mi")
-	defaultResources(&s.Python.Resources, "50m", "64Mi")
-	defaultResources(&s.DotNet.Resources, "50m", "128Mi")
-	defaultResources(&s.Go.Resources, "50m", "64Mi")
-	defaultResources(&s.ApacheHttpd.Resources, "1m", "128Mi")
-	defaultResources(&s.Nginx.Resources, "1m", "128Mi")
-
-	setIfEmpty(&s.ApacheHttpd.Version, "2.4")
-	setIfEmpty(&s.ApacheHttpd.ConfigPath, "/usr/local/apache2/conf")
-	setIfEmpty(&s.Nginx.ConfigFile, "/etc/nginx/nginx.conf")
 
 	// Rewritten on every admission, not only when empty: image upgrades
 	// compare a spec image with these to tell operator defaults from images
@@ -162,16 +153,10 @@ func (w *Webhook) Default(ctx context.Context, inst *v1alpha1.Instrumentation) e
 	if inst.Annotations == nil {
 		inst.Annotations = map[string]string{}
 	}
-	for lang, image := range map[instrumentation.Language]string{
-		instrumentation.Java:        images.Java,
-		instrumentation.NodeJS:      images.NodeJS,
-		instrumentation.Python:      images.Python,
-		instrumentation.DotNet:      images.DotNet,
-		instrumentation.Go:          images.Go,
-		instrumentation.ApacheHttpd: images.ApacheHttpd,
-		instrumentation.Nginx:       images.Nginx,
-	} {
-		inst.Annotations[instrumentation.DefaultImageAnnotation(lang)] = image
+	for _, l := range instrumentation.Languages {
+		if sec, ok := l.Spec(); ok {
+			inst.Annotations[instrumentation.DefaultImageAnnotation(l)] = *sec.Image(&images)
+		}
 	}
 	return nil
 }
@@ -269,14 +254,14 @@ func defaultResources(r *corev1.ResourceRequirements, requestCPU, requestMemory 
 // be turned into a working injection, and warns about likely mistakes.
 func (w *Webhook) ValidateCreate(_ context.Context, inst *v1alpha1.Instrumentation) (admission.Warnings, error) {
 	warnings, err := validate(inst)
-	return append(warnings, pythonAgentWarnings(inst, w.Images.orDefaults())...), err
+	return append(warnings, pythonAgentWarnings(inst, orDefaults(w.Images))...), err
 }
 
 // ValidateUpdate judges the new object only: an old invalid one must be
 // fixable.
 func (w *Webhook) ValidateUpdate(_ context.Context, _, inst *v1alpha1.Instrumentation) (admission.Warnings, error) {
 	warnings, err := validate(inst)
-	return append(warnings, pythonAgentWarnings(inst, w.Images.orDefaults())...), err
+	return append(warnings, pythonAgentWarnings(inst, orDefaults(w.Images))...), err
 }
 
 // pythonAgentWarnings tells the user when PythonAgentAnnotation has no
@@ -316,18 +301,15 @@ type langVolume struct {
 	spec *v1alpha1.VolumeSpec
 }
 
-// volumes is ordered as upstream checks conflicts, so the same first error
-// is reported.
+// volumes is ordered as upstream checks conflicts, alphabetically by
+// section name, so the same first error is reported.
 func volumes(s *v1alpha1.InstrumentationSpec) []langVolume {
-	return []langVolume{
-		{"apachehttpd", &s.ApacheHttpd.VolumeSpec},
-		{"dotnet", &s.DotNet.VolumeSpec},
-		{"go", &s.Go.VolumeSpec},
-		{"java", &s.Java.VolumeSpec},
-		{"nginx", &s.Nginx.VolumeSpec},
-		{"nodejs", &s.NodeJS.VolumeSpec},
-		{"python", &s.Python.VolumeSpec},
+	out := make([]langVolume, 0, len(sections))
+	for _, sec := range sections {
+		out = append(out, langVolume{sec.Field, sec.Of(s).Volume})
 	}
+	slices.SortFunc(out, func(a, b langVolume) int { return strings.Compare(a.lang, b.lang) })
+	return out
 }
 
 // validate stops at the first error, as upstream does, but still returns

@@ -42,9 +42,6 @@ type Handler struct {
 	Decoder  admission.Decoder
 	Recorder record.EventRecorder
 	Log      logr.Logger
-	// StatusAnnotations writes the decision into every pod that asked for
-	// injection. Off by default: upstream pods carry no such annotation.
-	StatusAnnotations bool
 }
 
 // Handle implements admission.Handler. Every failure admits the pod
@@ -66,17 +63,12 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 	}
 
 	start := time.Now()
-	mutated, report := h.Mutator.Mutate(ctx, &ns, &pod, h.Lookup)
+	// Every change to the pod is made by Admit, which the CLI preview
+	// calls too; this edge only decodes, reports and answers.
+	mutated, report := h.Mutator.Admit(ctx, &ns, &pod, h.Lookup)
 	h.logReport(report)
 	h.recordEvents(&pod, report)
 	countMutations(report)
-
-	if report.Outcome != instrumentation.OutcomeNotRequested && h.wantsStatus(&ns, report) {
-		if report.Outcome != instrumentation.OutcomeInjected {
-			mutated = pod.DeepCopy()
-		}
-		instrumentation.SetStatus(mutated, report)
-	}
 	res := h.respond(req, &pod, mutated, report)
 	admissionSeconds.WithLabelValues(string(report.Outcome)).Observe(time.Since(start).Seconds())
 	return res
@@ -95,21 +87,6 @@ func (h *Handler) respond(req admission.Request, pod, mutated *corev1.Pod, repor
 		return allowedWithError(http.StatusInternalServerError, err)
 	}
 	return admission.PatchResponseFromRaw(req.Object.Raw, raw)
-}
-
-// wantsStatus: the annotation is written when the operator says so, or
-// when the pod's Instrumentation or namespace opted into rollout, which
-// needs the injected hash on the pod to find outdated pods.
-func (h *Handler) wantsStatus(ns *corev1.Namespace, r instrumentation.Report) bool {
-	if h.StatusAnnotations || ns.Annotations[instrumentation.RolloutAnnotation] == "true" {
-		return true
-	}
-	for _, l := range r.Languages {
-		if l.Rollout {
-			return true
-		}
-	}
-	return false
 }
 
 // recordEvents makes skips and errors visible with `kubectl describe`.

@@ -22,14 +22,15 @@ import (
 
 func handler(status bool, recorder record.EventRecorder, insts ...v1alpha1.Instrumentation) *podwebhook.Handler {
 	scheme := operator.Scheme()
+	cfg := instrumentation.DefaultConfig()
+	cfg.PodStatusAnnotations = status
 	return &podwebhook.Handler{
-		Mutator:           instrumentation.Mutator{Config: instrumentation.DefaultConfig()},
-		Lookup:            &instrumentation.StaticLookup{Instrumentations: insts},
-		Cached:            fake.NewClientBuilder().WithScheme(scheme).WithObjects(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "example"}}).Build(),
-		Decoder:           admission.NewDecoder(scheme),
-		Recorder:          recorder,
-		Log:               logr.Discard(),
-		StatusAnnotations: status,
+		Mutator:  instrumentation.Mutator{Config: cfg},
+		Lookup:   &instrumentation.StaticLookup{Instrumentations: insts},
+		Cached:   fake.NewClientBuilder().WithScheme(scheme).WithObjects(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "example"}}).Build(),
+		Decoder:  admission.NewDecoder(scheme),
+		Recorder: recorder,
+		Log:      logr.Discard(),
 	}
 }
 

@@ -1,0 +1,104 @@
+package imagebuild
+
+// The table: every image the project builds. Keep each row in step with
+// its Dockerfile (TestDockerfilesAgreeWithTable checks entrypoint, command,
+// user, working directory, environment and paths). Tags are the names the
+// e2e tier (test/e2e), the demo (hack/demo.sh, test/demo) and the local
+// cluster (hack/cluster.sh) use.
+//
+// New kinds of rows (issue 14: upstream-equivalent SDK images from pip,
+// Maven or npm) are a Content whose Produce runs the tool into a folder
+// under the cache, keyed by what it installed.
+
+// Debian bookworm packages, pinned to their upstream versions (the glob
+// takes Debian's security rebuilds of the same version).
+var (
+	pythonPackages  = []string{"python3=3.11.2-*", "python3-flask=2.2.2-*", "gunicorn=20.1.0-*", "python3-uvicorn=0.17.6-*", "python3-fastapi=0.92.0-*"}
+	busyboxPackages = []string{"busybox-static=1:1.35.0-*"}
+)
+
+const pathEnv = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Images is the table.
+var Images = []Spec{
+	{
+		Name: "pause", Tag: "autotel.local/pause:dev",
+		Doc:    "the pod sandbox (images/pause); hack/cluster.sh imports it on `up`",
+		Layers: []Layer{{Desc: "images/pause, static", Files: []File{{Dest: "/pause", From: GoBinary("pause", ".", "./images/pause")}}}},
+		Config: Config{Entrypoint: []string{"/pause"}},
+		Hidden: true,
+	},
+	{
+		Name: "busybox", Tag: "autotel.local/busybox:dev",
+		Doc:    "Debian's busybox-static with its applet links: a shell and coreutils for test pods",
+		Layers: []Layer{{Desc: "Debian busybox-static", Files: []File{{Dest: "/", From: DebianRootfs("busybox", busyboxPackages, finishBusybox)}}}},
+		Config: Config{Env: []string{pathEnv}, Cmd: []string{"/bin/sh"}},
+	},
+	{
+		Name: "python", Tag: "autotel.local/python:dev",
+		Doc:    "Debian's python3 with Flask, gunicorn, uvicorn and FastAPI: the samples' base",
+		Layers: []Layer{{Desc: "Debian python3 and the samples' servers", Files: []File{{Dest: "/", From: DebianRootfs("python", pythonPackages, finishPython)}}}},
+		Config: Config{Env: []string{pathEnv, "PYTHONUNBUFFERED=1"}},
+		Hidden: true,
+	},
+	example("flask", []string{"FLASK_RUN_HOST=0.0.0.0", "FLASK_RUN_PORT=5000"}, "python3", "-m", "flask", "--app", "app", "run"),
+	example("gunicorn", []string{"GUNICORN_CMD_ARGS=--bind=0.0.0.0:8000"}, "python3", "-m", "gunicorn", "app:app"),
+	example("uvicorn", []string{"UVICORN_HOST=0.0.0.0", "UVICORN_PORT=8000"}, "python3", "-m", "uvicorn", "app:app"),
+	{
+		// Like upstream's autoinstrumentation-python image: busybox for the
+		// init container's `cp -r /autoinstrumentation/. <volume>`, plus the
+		// agent. It has no compiled code, so the glibc and musl folders hold
+		// the same files; both exist because the operator picks one by the
+		// pod's otel-python-platform annotation.
+		Name: "python-agent", Tag: "autotel.local/autoinstrumentation-python:dev",
+		Doc:  "autotel's Python log agent at /autoinstrumentation and /autoinstrumentation-musl",
+		Base: "busybox",
+		Layers: []Layer{{Desc: "agent/python/src, twice", Files: []File{
+			{Dest: "/autoinstrumentation", From: pythonAgentTree()},
+			{Dest: "/autoinstrumentation-musl", From: pythonAgentTree()},
+		}}},
+		Dockerfile: "agent/python/image/Dockerfile",
+	},
+	{
+		Name: "operator", Tag: "autotel.local/autotel/operator:dev",
+		Doc:        "the operator (cmd/operator), static, user 65532",
+		Layers:     []Layer{{Desc: "go build ./cmd/operator", Files: []File{{Dest: "/autotel-operator", From: GoBinary("autotel-operator", ".", "./cmd/operator")}}}},
+		Config:     Config{Entrypoint: []string{"/autotel-operator"}, User: "65532:65532"},
+		Dockerfile: "build/Dockerfile.operator",
+	},
+	{
+		Name: "collector", Tag: "autotel.local/autotel/collector:dev",
+		Doc: "autotel-collector (collector/cmd/autotel-collector), static, user 65532",
+		Layers: []Layer{{Desc: "go build ./cmd/autotel-collector and the CA bundle", Files: []File{
+			// For exporters that reach HTTPS back ends; the Dockerfile takes
+			// it from its build image, here it comes from the build machine.
+			{Dest: "/etc/ssl/certs/ca-certificates.crt", From: HostFile("/etc/ssl/certs/ca-certificates.crt"), Optional: true},
+			{Dest: "/autotel-collector", From: collectorBinary()},
+		}}},
+		Config:     Config{Entrypoint: []string{"/autotel-collector"}, Cmd: []string{"--config=/conf/relay.yaml"}, User: "65532:65532"},
+		Dockerfile: "build/Dockerfile.collector",
+	},
+	{
+		Name: "cli", Tag: "autotel.local/autotel/cli:dev",
+		Doc: "the autotel CLI (cmd/autotel), static, user 65532",
+		Layers: []Layer{{Desc: "go build ./cmd/autotel and the CA bundle", Files: []File{
+			{Dest: "/etc/ssl/certs/ca-certificates.crt", From: HostFile("/etc/ssl/certs/ca-certificates.crt"), Optional: true},
+			{Dest: "/autotel", From: GoBinary("autotel", ".", "./cmd/autotel")},
+		}}},
+		Config:     Config{Entrypoint: []string{"/autotel"}, User: "65532:65532"},
+		Dockerfile: "build/Dockerfile.cli",
+	},
+}
+
+// example is a sample app of examples/<app>: the Python base plus app.py
+// in /app, with the ENV and CMD of examples/<app>/Dockerfile.
+func example(app string, env []string, cmd ...string) Spec {
+	return Spec{
+		Name: "examples-" + app, Tag: "autotel.local/examples/" + app + ":dev",
+		Doc:        "examples/" + app + " on the Python base",
+		Base:       "python",
+		Layers:     []Layer{{Desc: "examples/" + app + "/app.py", Files: []File{{Dest: "/app/app.py", From: RepoFile("examples/" + app + "/app.py")}}}},
+		Config:     Config{Env: env, Cmd: cmd, WorkingDir: "/app"},
+		Dockerfile: "examples/" + app + "/Dockerfile",
+	}
+}
