@@ -4,9 +4,14 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,8 +22,13 @@ import (
 	"github.com/autotel/autotel/internal/webhook/collectorwebhook"
 )
 
-// The OpenTelemetryCollector half of the operator: its scheme, flag, cache
+// The OpenTelemetryCollector half of the operator: its scheme, flags, cache
 // settings, controller and webhooks, called from NewManager.
+
+// CollectorCRDName is the CustomResourceDefinition of OpenTelemetryCollector;
+// its conversion webhook's caBundle is kept current in self-managed
+// certificate mode.
+const CollectorCRDName = "opentelemetrycollectors.opentelemetry.io"
 
 func addCollectorScheme(s *runtime.Scheme) {
 	if err := v1beta1.AddToScheme(s); err != nil {
@@ -29,6 +39,37 @@ func addCollectorScheme(s *runtime.Scheme) {
 func bindCollectorFlags(fs *flag.FlagSet, o *Options) {
 	fs.StringVar(&o.CollectorImage, "collector-image", o.CollectorImage,
 		"default image of OpenTelemetryCollectors without spec.image (autotel-collector); its components are checked on admission")
+	fs.BoolVar(&o.EnableCollector, "enable-collector-controller", o.EnableCollector,
+		"reconcile OpenTelemetryCollectors and serve their webhooks (skipped anyway when the OpenTelemetryCollector CRD is not installed)")
+}
+
+// collectorActive tells whether the collector controller and webhooks run:
+// asked for, and the CRD installed. An operator from a chart or kustomize
+// base without the CRD (older ones had only Instrumentation) would otherwise
+// fail to start, its controller waiting forever for a kind the API server
+// does not serve.
+func collectorActive(cfg *rest.Config, o Options, log logr.Logger) (bool, error) {
+	if !o.EnableCollector {
+		log.Info("OpenTelemetryCollector controller off (--enable-collector-controller=false)")
+		return false, nil
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return false, fmt.Errorf("creating a discovery client to look for the OpenTelemetryCollector CRD: %w", err)
+	}
+	gv := v1beta1.GroupVersion.String()
+	list, err := dc.ServerResourcesForGroupVersion(gv)
+	if apierrors.IsNotFound(err) {
+		list, err = nil, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("looking for the OpenTelemetryCollector CRD (%s) through discovery: %w", gv, err)
+	}
+	if list == nil || !slices.ContainsFunc(list.APIResources, func(r metav1.APIResource) bool { return r.Name == "opentelemetrycollectors" }) {
+		log.Info("OpenTelemetryCollector CRD not installed: collector controller and webhooks skipped (install the CRD and restart the operator to manage collectors)", "crd", CollectorCRDName)
+		return false, nil
+	}
+	return true, nil
 }
 
 // withCollectorCache adds the cache settings of the kinds collectors own.

@@ -65,6 +65,9 @@ type Options struct {
 	RolloutResync    time.Duration
 	// CollectorImage is the image of OpenTelemetryCollectors without spec.image.
 	CollectorImage string
+	// EnableCollector runs the OpenTelemetryCollector controller and
+	// webhooks (when the CRD is installed).
+	EnableCollector bool
 	// SkipControllerNameValidation lets several managers run in one
 	// process, which only tests do (operator replicas sharing certificates,
 	// a second operator with other flags). Not a flag: in a real process
@@ -85,6 +88,7 @@ func DefaultOptions() Options {
 		RolloutPerMinute: 6,
 		RolloutResync:    5 * time.Minute,
 		CollectorImage:   collectorbuild.DefaultImage,
+		EnableCollector:  true,
 		Certs: CertOptions{
 			Mode:           certModeSelf,
 			Secret:         types.NamespacedName{Namespace: operatorNamespace(), Name: "autotel-webhook-cert"},
@@ -222,11 +226,17 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 			return nil, fmt.Errorf("adding the injection settings publisher: %w", err)
 		}
 	}
-	if err := setupCollectorController(mgr, o, log); err != nil {
+	collector, err := collectorActive(cfg, o, log)
+	if err != nil {
 		return nil, err
 	}
+	if collector {
+		if err := setupCollectorController(mgr, o, log); err != nil {
+			return nil, err
+		}
+	}
 
-	certsReady, err := setupCerts(mgr, o, log.WithName("certs"))
+	certsReady, err := setupCerts(mgr, o, collector, log.WithName("certs"))
 	if err != nil {
 		return nil, err
 	}
@@ -238,8 +248,10 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		if err := (&instrumentationwebhook.Webhook{Images: o.Images}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("registering Instrumentation webhooks: %w", err)
 		}
-		if err := registerCollectorWebhooks(mgr, o); err != nil {
-			return err
+		if collector {
+			if err := registerCollectorWebhooks(mgr, o); err != nil {
+				return err
+			}
 		}
 		mgr.GetWebhookServer().Register(podwebhook.Path, &webhook.Admission{Handler: &podwebhook.Handler{
 			Mutator:  instrumentation.Mutator{Config: o.Injection},
