@@ -14,7 +14,7 @@ import (
 
 const injectPython = "instrumentation.opentelemetry.io/inject-python"
 
-func meta(annotations map[string]string) metav1.ObjectMeta {
+func objMeta(annotations map[string]string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Namespace: "shop", Name: "x", Annotations: annotations}
 }
 
@@ -41,7 +41,7 @@ func TestResolve(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tc.podNS, Annotations: tc.ns}}
-			pod := &corev1.Pod{ObjectMeta: meta(tc.pod)}
+			pod := &corev1.Pod{ObjectMeta: objMeta(tc.pod)}
 			pod.Namespace = tc.podNS
 			if got := r.resolve(ns, pod, instrumentation.Python); got != tc.want {
 				t.Errorf("resolve = %q, want %q", got, tc.want)

@@ -11,6 +11,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -18,6 +20,7 @@ import (
 
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch;update;patch
 
 // CertOptions configures the operator's own webhook certificates.
 //
@@ -47,8 +50,9 @@ type CertOptions struct {
 const certModeSelf = "self"
 
 // setupCerts adds the rotator; ready closes when certificates are on disk
-// and injected into the webhook configurations.
-func setupCerts(mgr manager.Manager, o Options, log logr.Logger) (<-chan struct{}, error) {
+// and injected into the webhook configurations (and, with the collector
+// active, into the OpenTelemetryCollector CRD's conversion webhook).
+func setupCerts(mgr manager.Manager, o Options, collector bool, log logr.Logger) (<-chan struct{}, error) {
 	ready := make(chan struct{})
 	if o.Certs.Mode != certModeSelf {
 		close(ready)
@@ -60,6 +64,22 @@ func setupCerts(mgr manager.Manager, o Options, log logr.Logger) (<-chan struct{
 	}
 	if o.Certs.ValidatingName != "" {
 		webhooks = append(webhooks, rotator.WebhookInfo{Name: o.Certs.ValidatingName, Type: rotator.Validating})
+	}
+	if collector {
+		// The API server calls /convert to serve v1alpha1 collectors; the
+		// CRD names the webhook Service (the chart and deploy/ add
+		// spec.conversion, which controller-gen cannot generate) and the
+		// rotator fills its caBundle like the webhook configurations'.
+		ok, err := hasConversionWebhook(mgr.GetAPIReader(), CollectorCRDName)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			webhooks = append(webhooks, rotator.WebhookInfo{Name: CollectorCRDName, Type: rotator.CRDConversion})
+		} else {
+			// The rotator would fail on every pass and never report ready.
+			log.Info("the OpenTelemetryCollector CRD has no conversion webhook: v1alpha1 collectors cannot be served (install the CRD from the chart or deploy/)", "crd", CollectorCRDName)
+		}
 	}
 	rotatorReady := make(chan struct{})
 	cr := &rotator.CertRotator{
@@ -101,6 +121,18 @@ func setupCerts(mgr manager.Manager, o Options, log logr.Logger) (<-chan struct{
 		close(ready)
 	}()
 	return ready, nil
+}
+
+// hasConversionWebhook tells whether the CRD converts through a webhook
+// (spec.conversion.webhook.clientConfig), where the rotator can put the CA.
+func hasConversionWebhook(r client.Reader, name string) (bool, error) {
+	crd := &unstructured.Unstructured{}
+	crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
+	if err := r.Get(context.Background(), types.NamespacedName{Name: name}, crd); err != nil {
+		return false, fmt.Errorf("reading CustomResourceDefinition %s for its conversion webhook: %w", name, err)
+	}
+	_, found, err := unstructured.NestedMap(crd.Object, "spec", "conversion", "webhook", "clientConfig")
+	return found && err == nil, nil
 }
 
 // secretFiles mirrors the certificate Secret into the cert dir, for an

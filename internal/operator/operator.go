@@ -35,6 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/autotel/autotel/api/v1alpha1"
+	"github.com/autotel/autotel/internal/collectorbuild"
 	"github.com/autotel/autotel/internal/controllers"
 	"github.com/autotel/autotel/internal/instrumentation"
 	"github.com/autotel/autotel/internal/webhook/instrumentationwebhook"
@@ -61,6 +62,11 @@ type Options struct {
 	// without events.
 	RolloutPerMinute float64
 	RolloutResync    time.Duration
+	// CollectorImage is the image of OpenTelemetryCollectors without spec.image.
+	CollectorImage string
+	// EnableCollector runs the OpenTelemetryCollector controller and
+	// webhooks (when the CRD is installed).
+	EnableCollector bool
 	// SkipControllerNameValidation lets several managers run in one
 	// process, which only tests do (operator replicas sharing certificates,
 	// a second operator with other flags). Not a flag: in a real process
@@ -86,6 +92,8 @@ func DefaultOptions() Options {
 		// Names up to 63 bytes: 1,000 of them stay below the API server's
 		// 100,000-character limit on a CEL expression.
 		MatchConditionsMaxNamespaces: 1000,
+		CollectorImage:               collectorbuild.DefaultImage,
+		EnableCollector:              true,
 		Certs: CertOptions{
 			Mode:           certModeSelf,
 			Secret:         types.NamespacedName{Namespace: operatorNamespace(), Name: "autotel-webhook-cert"},
@@ -147,6 +155,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	}
 	fs.StringVar(&o.InjectionConfig.Name, "injection-config-name", o.InjectionConfig.Name,
 		"ConfigMap in the operator's namespace the injection settings are published in, read by autotel inject and autotel explain (empty: not published)")
+	bindCollectorFlags(fs, o)
 }
 
 func boolSetter(m map[instrumentation.Language]bool, l instrumentation.Language) func(string) error {
@@ -172,6 +181,7 @@ func Scheme() *runtime.Scheme {
 	if err := v1alpha1.AddToScheme(s); err != nil {
 		panic(err)
 	}
+	addCollectorScheme(s)
 	return s
 }
 
@@ -193,13 +203,13 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		}),
 		Controller: config.Controller{SkipNameValidation: ptr.To(o.SkipControllerNameValidation)},
 		// Only what admission reads per pod is cached; see ClientLookup.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+		Cache: cache.Options{ByObject: withCollectorCache(map[client.Object]cache.ByObject{
 			&corev1.Namespace{}:         {},
 			&v1alpha1.Instrumentation{}: {},
 			// Every pod, slimmed to names, images, env and metadata: status
 			// counts the injected pods that carry no status annotation.
 			&corev1.Pod{}: {Transform: controllers.SlimPod},
-		}},
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
@@ -237,8 +247,17 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 			return nil, fmt.Errorf("adding the injection settings publisher: %w", err)
 		}
 	}
+	collector, err := collectorActive(cfg, o, log)
+	if err != nil {
+		return nil, err
+	}
+	if collector {
+		if err := setupCollectorController(mgr, o, log); err != nil {
+			return nil, err
+		}
+	}
 
-	certsReady, err := setupCerts(mgr, o, log.WithName("certs"))
+	certsReady, err := setupCerts(mgr, o, collector, log.WithName("certs"))
 	if err != nil {
 		return nil, err
 	}
@@ -249,6 +268,11 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		defer close(registered)
 		if err := (&instrumentationwebhook.Webhook{Images: o.Images}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("registering Instrumentation webhooks: %w", err)
+		}
+		if collector {
+			if err := registerCollectorWebhooks(mgr, o); err != nil {
+				return err
+			}
 		}
 		mgr.GetWebhookServer().Register(podwebhook.Path, &webhook.Admission{Handler: &podwebhook.Handler{
 			Mutator:  instrumentation.Mutator{Config: o.Injection},

@@ -77,6 +77,10 @@ func Start(log logr.Logger, opts func(*operator.Options)) (*Env, error) {
 		BinaryAssetsDirectory: bin,
 		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
+		// The operator's scheme tells envtest which CRDs convert through a
+		// webhook (OpenTelemetryCollector v1alpha1 <-> v1beta1) and to point
+		// their conversion at the operator's webhook server.
+		CRDInstallOptions: envtest.CRDInstallOptions{Scheme: operator.Scheme()},
 		WebhookInstallOptions: envtest.WebhookInstallOptions{
 			Paths: []string{filepath.Join(root, "config", "webhook")},
 		},

@@ -44,17 +44,27 @@ func TestCRDsAreCopiesOfTheGeneratedOnes(t *testing.T) {
 	if err != nil || len(generated) == 0 {
 		t.Fatalf("no generated CRDs in config/crd/bases (%v)", err)
 	}
-	for _, copyDir := range []string{filepath.Join(chartDir, "crds"), filepath.Join("deploy", "base", "crds")} {
-		copies, err := filepath.Glob(path(t, copyDir, "*.yaml"))
-		if err != nil {
-			t.Fatal(err)
+	// The chart keeps the collector's CRD in files/ (a template adds its
+	// conversion webhook); the kustomize base keeps it with the others and
+	// patches the conversion in.
+	for _, copyDirs := range [][]string{{filepath.Join(chartDir, "crds"), filepath.Join(chartDir, "files")}, {filepath.Join("deploy", "base", "crds")}} {
+		copyDir := strings.Join(copyDirs, " + ")
+		dirOf := map[string]string{}
+		var have []string
+		for _, d := range copyDirs {
+			copies, err := filepath.Glob(path(t, d, "*.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range copies {
+				have = append(have, filepath.Base(f))
+				dirOf[filepath.Base(f)] = d
+			}
 		}
-		var want, have []string
+		sort.Strings(have)
+		var want []string
 		for _, f := range generated {
 			want = append(want, filepath.Base(f))
-		}
-		for _, f := range copies {
-			have = append(have, filepath.Base(f))
 		}
 		if !slices.Equal(want, have) {
 			t.Errorf("%s holds %v, config/crd/bases %v: run hack/helm-sync.sh", copyDir, have, want)
@@ -62,7 +72,7 @@ func TestCRDsAreCopiesOfTheGeneratedOnes(t *testing.T) {
 		}
 		for _, f := range generated {
 			a, _ := os.ReadFile(f)
-			b, err := os.ReadFile(path(t, copyDir, filepath.Base(f)))
+			b, err := os.ReadFile(path(t, dirOf[filepath.Base(f)], filepath.Base(f)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,6 +88,7 @@ func TestDefaultInstall(t *testing.T) {
 	want := []string{
 		"ClusterRole/autotel-operator",
 		"ClusterRoleBinding/autotel-operator",
+		"CustomResourceDefinition/opentelemetrycollectors.opentelemetry.io",
 		"Deployment/autotel-system/autotel-operator",
 		"MutatingWebhookConfiguration/autotel-mutating-webhook-configuration",
 		"PodDisruptionBudget/autotel-system/autotel-operator",
@@ -104,6 +115,7 @@ func TestDefaultInstall(t *testing.T) {
 		"validating-webhook-configuration": "autotel-validating-webhook-configuration",
 		"enable-leader-election":           "true",
 		"pod-status-annotations":           "false",
+		"enable-collector-controller":      "true",
 	} {
 		if flags[name] != value {
 			t.Errorf("--%s = %q, want %q (args %v)", name, flags[name], value, c.Args)
@@ -211,6 +223,7 @@ func TestOperatorOptions(t *testing.T) {
 		"rollout-max-per-minute":              "2",
 		"zap-log-level":                       "debug",
 		"enable-apache-httpd-instrumentation": "false",
+		"enable-collector-controller":         "false",
 	} {
 		if flags[name] != value {
 			t.Errorf("--%s = %q, want %q", name, flags[name], value)
@@ -493,7 +506,7 @@ func checkRBAC(t *testing.T, objs objects, selfManagedCerts bool) {
 
 	webhookConfigs := []string{"autotel-mutating-webhook-configuration", "autotel-validating-webhook-configuration"}
 	certOnly := func(g grant) bool {
-		return (g.group == "" && g.resource == "secrets" && g.verb != "get") || g.group == "admissionregistration.k8s.io"
+		return (g.group == "" && g.resource == "secrets" && g.verb != "get") || g.group == "admissionregistration.k8s.io" || g.group == "apiextensions.k8s.io"
 	}
 	var missing []string
 	for g := range generated {
@@ -513,7 +526,8 @@ func checkRBAC(t *testing.T, objs objects, selfManagedCerts bool) {
 		case len(clusterNamed[g]) > 0:
 			n := slices.Clone(clusterNamed[g])
 			sort.Strings(n)
-			if g.group != "admissionregistration.k8s.io" || !slices.Equal(n, webhookConfigs) {
+			crd := g.group == "apiextensions.k8s.io" && slices.Equal(n, []string{"opentelemetrycollectors.opentelemetry.io"})
+			if !crd && (g.group != "admissionregistration.k8s.io" || !slices.Equal(n, webhookConfigs)) {
 				t.Errorf("ClusterRole grants %s only on %v", g, n)
 			}
 		default:
