@@ -53,7 +53,7 @@ func (s Supervisor) Start(name, logPath string, argv []string) (int, error) {
 		// Gone before we looked (a bad flag, a busy port): ours to reap,
 		// and its log says why.
 		werr := cmd.Wait()
-		return 0, fmt.Errorf("start %s: exited at once (%v); last lines of %s:\n%s", name, werr, logPath, tail(logPath, 20))
+		return 0, fmt.Errorf("start %s: exited at once (%w); last lines of %s:\n%s", name, werr, logPath, tail(logPath, 20))
 	}
 	{
 		err = writeFiles(map[string]string{

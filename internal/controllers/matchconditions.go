@@ -330,7 +330,7 @@ func (m *MatchConditions) apply(ctx context.Context, expr string) error {
 		"metadata":   map[string]any{"name": m.Configuration},
 		"webhooks":   []any{webhook},
 	}}
-	err := m.Client.Patch(ctx, u, client.Apply, client.FieldOwner("autotel-match-conditions"), client.ForceOwnership)
+	err := m.Client.Patch(ctx, u, client.Apply, client.FieldOwner("autotel-match-conditions"), client.ForceOwnership) //nolint:staticcheck // SA1019: Client.Apply needs typed apply configurations; admissionregistration has them, but one unstructured SSA patch of a single field keeps this free of the generated applyconfigurations package.
 	if err != nil {
 		return fmt.Errorf("applying matchConditions to webhook %s of MutatingWebhookConfiguration %s: %w", m.Webhook, m.Configuration, err)
 	}

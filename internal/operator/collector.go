@@ -81,7 +81,7 @@ func withCollectorCache(m map[client.Object]cache.ByObject) map[client.Object]ca
 func setupCollectorController(mgr ctrl.Manager, o Options, log logr.Logger) error {
 	r := &controllers.Collector{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(),
-		Recorder: mgr.GetEventRecorderFor("autotel-collector"), Log: log.WithName("collector"),
+		Recorder: mgr.GetEventRecorderFor("autotel-collector"), Log: log.WithName("collector"), //nolint:staticcheck // SA1019: core/v1 Events, as the rollout controller (operator.go).
 		Build: collectorbuild.Options{Image: o.CollectorImage},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
