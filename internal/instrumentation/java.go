@@ -23,12 +23,8 @@ var javaInjector = copyAgent{
 	language: Java,
 	specEnv:  func(inst *v1alpha1.Instrumentation) []corev1.EnvVar { return inst.Spec.Java.Env },
 	prepare: func(inst *v1alpha1.Instrumentation, _ request, c *corev1.Container) error {
-		if err := literalOnly(mergedEnv(c, inst.Spec.Java.Env, inst.Spec.Env), envJavaToolOptions); err != nil {
-			return err
-		}
-		c.Env = appendIfAbsent(c.Env, inst.Spec.Java.Env...)
-		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: javaVolumeName, MountPath: javaContainerMount(c)})
-		return nil
+		return prepareAgentContainer(inst, c, inst.Spec.Java.Env, envJavaToolOptions,
+			corev1.VolumeMount{Name: javaVolumeName, MountPath: javaContainerMount(c)})
 	},
 	defaults: func(inst *v1alpha1.Instrumentation, _ request, c *corev1.Container) {
 		// JAVA_TOOL_OPTIONS is read by every JVM, so the agent loads without
@@ -37,11 +33,7 @@ var javaInjector = copyAgent{
 		if len(inst.Spec.Java.Extensions) > 0 {
 			arg += fmt.Sprintf(" -Dotel.javaagent.extensions=%s/extensions", javaContainerMount(c))
 		}
-		if i := envIndex(c.Env, envJavaToolOptions); i >= 0 {
-			c.Env[i].Value += arg
-		} else {
-			c.Env = append(c.Env, corev1.EnvVar{Name: envJavaToolOptions, Value: arg})
-		}
+		appendEnvValue(c, envJavaToolOptions, arg)
 	},
 	podParts: func(inst *v1alpha1.Instrumentation, _ request, pod *corev1.Pod, first *corev1.Container) {
 		if hasInitContainer(pod, javaInitContainerName) {
@@ -75,19 +67,11 @@ var nodeJSInjector = copyAgent{
 	language: NodeJS,
 	specEnv:  func(inst *v1alpha1.Instrumentation) []corev1.EnvVar { return inst.Spec.NodeJS.Env },
 	prepare: func(inst *v1alpha1.Instrumentation, _ request, c *corev1.Container) error {
-		if err := literalOnly(mergedEnv(c, inst.Spec.NodeJS.Env, inst.Spec.Env), envNodeOptions); err != nil {
-			return err
-		}
-		c.Env = appendIfAbsent(c.Env, inst.Spec.NodeJS.Env...)
-		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: nodeJSVolumeName, MountPath: nodeJSMountPath})
-		return nil
+		return prepareAgentContainer(inst, c, inst.Spec.NodeJS.Env, envNodeOptions,
+			corev1.VolumeMount{Name: nodeJSVolumeName, MountPath: nodeJSMountPath})
 	},
 	defaults: func(_ *v1alpha1.Instrumentation, _ request, c *corev1.Container) {
-		if i := envIndex(c.Env, envNodeOptions); i >= 0 {
-			c.Env[i].Value += nodeRequire
-		} else {
-			c.Env = append(c.Env, corev1.EnvVar{Name: envNodeOptions, Value: nodeRequire})
-		}
+		appendEnvValue(c, envNodeOptions, nodeRequire)
 		// Upstream sets this (older Node.js SDKs exported no metrics by
 		// default); sdk-node 0.220 already does, so it is harmless, and
 		// kept for identical pods.
