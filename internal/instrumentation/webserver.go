@@ -56,6 +56,26 @@ func attachEnv(inst *v1alpha1.Instrumentation, s webServerSpec, agent ...corev1.
 	return append(env, agent...)
 }
 
+// attachInitContainer is the agent ("attach") init container of either
+// server: it runs script in the agent's image with arg as its one
+// positional argument ($1 after "--", so the shell never parses it), and
+// sees the agent volume and the configuration copy.
+func attachInitContainer(inst *v1alpha1.Instrumentation, s webServerSpec, name, agentVolume, confVolume, script, arg string, agentEnv ...corev1.EnvVar) corev1.Container {
+	return corev1.Container{
+		Name:      name,
+		Image:     s.Image,
+		Command:   []string{"/bin/sh", "-c"},
+		Args:      []string{script, "--", arg},
+		Env:       attachEnv(inst, s, agentEnv...),
+		Resources: *s.Resources.DeepCopy(),
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: agentVolume, MountPath: webServerAgentDir},
+			{Name: confVolume, MountPath: webServerConfDir},
+		},
+		ImagePullPolicy: inst.Spec.ImagePullPolicy,
+	}
+}
+
 // webServer describes one server kind.
 type webServer struct {
 	language        Language
@@ -253,23 +273,12 @@ var apacheInjector = webServer{
 		return b.String()
 	},
 	attach: func(inst *v1alpha1.Instrumentation, s webServerSpec, conf string) corev1.Container {
-		return corev1.Container{
-			Name:    "otel-agent-attach-apache",
-			Image:   s.Image,
-			Command: []string{"/bin/sh", "-c"},
-			// The configuration folder is a positional argument ($1 after
-			// "--", which becomes $0): the shell never parses it.
-			Args: []string{apacheAttachScript, "--", s.ConfDir},
-			Env: attachEnv(inst, s,
-				corev1.EnvVar{Name: "OTEL_APACHE_AGENT_CONF", Value: conf},
-				fieldRefEnv("APACHE_SERVICE_INSTANCE_ID", "metadata.name")),
-			Resources: *s.Resources.DeepCopy(),
-			VolumeMounts: []corev1.VolumeMount{
-				{Name: "otel-apache-agent", MountPath: webServerAgentDir},
-				{Name: "otel-apache-conf-dir", MountPath: webServerConfDir},
-			},
-			ImagePullPolicy: inst.Spec.ImagePullPolicy,
-		}
+		// The configuration folder is a positional argument ($1 after
+		// "--", which becomes $0): the shell never parses it.
+		return attachInitContainer(inst, s, "otel-agent-attach-apache", "otel-apache-agent", "otel-apache-conf-dir",
+			apacheAttachScript, s.ConfDir,
+			corev1.EnvVar{Name: "OTEL_APACHE_AGENT_CONF", Value: conf},
+			fieldRefEnv("APACHE_SERVICE_INSTANCE_ID", "metadata.name"))
 	},
 }
 
@@ -311,24 +320,13 @@ var nginxInjector = webServer{
 		return sortedDirectives(attrs, "%s %s;\n")
 	},
 	attach: func(inst *v1alpha1.Instrumentation, s webServerSpec, conf string) corev1.Container {
-		return corev1.Container{
-			Name:    "otel-agent-attach-nginx",
-			Image:   s.Image,
-			Command: []string{"/bin/sh", "-c"},
-			// Nginx hides the environment from its workers unless told with
-			// `env`, so the script declares OTEL_RESOURCE_ATTRIBUTES in the
-			// configuration too. The file name is a positional argument.
-			Args: []string{nginxAttachScript, "--", s.ConfFile},
-			Env: attachEnv(inst, s,
-				corev1.EnvVar{Name: "OTEL_NGINX_AGENT_CONF", Value: conf},
-				fieldRefEnv("OTEL_NGINX_SERVICE_INSTANCE_ID", "metadata.name")),
-			Resources: *s.Resources.DeepCopy(),
-			VolumeMounts: []corev1.VolumeMount{
-				{Name: "otel-nginx-agent", MountPath: webServerAgentDir},
-				{Name: "otel-nginx-conf-dir", MountPath: webServerConfDir},
-			},
-			ImagePullPolicy: inst.Spec.ImagePullPolicy,
-		}
+		// Nginx hides the environment from its workers unless told with
+		// `env`, so the script declares OTEL_RESOURCE_ATTRIBUTES in the
+		// configuration too. The file name is a positional argument.
+		return attachInitContainer(inst, s, "otel-agent-attach-nginx", "otel-nginx-agent", "otel-nginx-conf-dir",
+			nginxAttachScript, s.ConfFile,
+			corev1.EnvVar{Name: "OTEL_NGINX_AGENT_CONF", Value: conf},
+			fieldRefEnv("OTEL_NGINX_SERVICE_INSTANCE_ID", "metadata.name"))
 	},
 	afterAttach: func(pod *corev1.Pod, c *corev1.Container) {
 		// The module's SDK libraries live beside it, not in the image.
