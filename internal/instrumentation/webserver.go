@@ -3,6 +3,7 @@ package instrumentation
 import (
 	_ "embed"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -208,13 +209,8 @@ func (w webServer) agentVolumeFor(s webServerSpec) corev1.Volume {
 // sortedDirectives renders key/value attributes in sorted key order, so a
 // pod's configuration is stable across admissions.
 func sortedDirectives(attrs map[string]string, format string) string {
-	keys := make([]string, 0, len(attrs))
-	for k := range attrs {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	var b strings.Builder
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
 		fmt.Fprintf(&b, format, k, attrs[k])
 	}
 	return b.String()
