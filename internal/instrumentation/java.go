@@ -36,13 +36,11 @@ var javaInjector = copyAgent{
 		appendEnvValue(c, envJavaToolOptions, arg)
 	},
 	podParts: func(inst *v1alpha1.Instrumentation, _ request, pod *corev1.Pod, first *corev1.Container) {
-		if hasInitContainer(pod, javaInitContainerName) {
+		spec := inst.Spec.Java
+		if !addCopyAgent(inst, pod, first, javaInitContainerName, spec.Image, []string{"cp", "/javaagent.jar", javaMountPath + "/javaagent.jar"},
+			spec.Resources, spec.VolumeSpec, javaVolumeName, javaMountPath) {
 			return
 		}
-		spec := inst.Spec.Java
-		pod.Spec.Volumes = append(pod.Spec.Volumes, agentVolume(spec.VolumeSpec, javaVolumeName))
-		insertInitContainer(pod, copyInitContainer(inst, javaInitContainerName, spec.Image,
-			[]string{"cp", "/javaagent.jar", javaMountPath + "/javaagent.jar"}, spec.Resources, javaVolumeName, javaMountPath, first), first.Name)
 		// Extensions copy after the agent, each from its own image. Upstream
 		// gives them neither the pull policy nor the security context; we
 		// do, so restricted namespaces admit them like the agent's.
@@ -78,13 +76,9 @@ var nodeJSInjector = copyAgent{
 		c.Env = appendIfAbsent(c.Env, corev1.EnvVar{Name: "OTEL_METRICS_EXPORTER", Value: "otlp"})
 	},
 	podParts: func(inst *v1alpha1.Instrumentation, _ request, pod *corev1.Pod, first *corev1.Container) {
-		if hasInitContainer(pod, nodeJSInitContainerName) {
-			return
-		}
 		spec := inst.Spec.NodeJS
-		pod.Spec.Volumes = append(pod.Spec.Volumes, agentVolume(spec.VolumeSpec, nodeJSVolumeName))
-		insertInitContainer(pod, copyInitContainer(inst, nodeJSInitContainerName, spec.Image,
-			[]string{"cp", "-r", "/autoinstrumentation/.", nodeJSMountPath}, spec.Resources, nodeJSVolumeName, nodeJSMountPath, first), first.Name)
+		addCopyAgent(inst, pod, first, nodeJSInitContainerName, spec.Image, []string{"cp", "-r", "/autoinstrumentation/.", nodeJSMountPath},
+			spec.Resources, spec.VolumeSpec, nodeJSVolumeName, nodeJSMountPath)
 	},
 }
 
@@ -158,12 +152,8 @@ var dotNetInjector = copyAgent{
 		}
 	},
 	podParts: func(inst *v1alpha1.Instrumentation, _ request, pod *corev1.Pod, first *corev1.Container) {
-		if hasInitContainer(pod, dotNetInitContainerName) {
-			return
-		}
 		spec := inst.Spec.DotNet
-		pod.Spec.Volumes = append(pod.Spec.Volumes, agentVolume(spec.VolumeSpec, dotNetVolumeName))
-		insertInitContainer(pod, copyInitContainer(inst, dotNetInitContainerName, spec.Image,
-			[]string{"cp", "-r", "/autoinstrumentation/.", dotNetMountPath}, spec.Resources, dotNetVolumeName, dotNetMountPath, first), first.Name)
+		addCopyAgent(inst, pod, first, dotNetInitContainerName, spec.Image, []string{"cp", "-r", "/autoinstrumentation/.", dotNetMountPath},
+			spec.Resources, spec.VolumeSpec, dotNetVolumeName, dotNetMountPath)
 	},
 }
