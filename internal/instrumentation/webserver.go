@@ -206,6 +206,26 @@ func (w webServer) agentVolumeFor(s webServerSpec) corev1.Volume {
 	return corev1.Volume{Name: w.agentVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
 }
 
+// moduleAttrs are the module directives both servers' modules take, named
+// with the module's prefix, with the user's attrs over them. on is the value
+// of ResolveBackends and TraceAsError as upstream renders it.
+func moduleAttrs(prefix, on, endpoint, serviceName, serviceNamespace string, user []corev1.EnvVar) map[string]string {
+	attrs := map[string]string{
+		prefix + "Enabled":              "ON",
+		prefix + "OtelSpanExporter":     "otlp",
+		prefix + "OtelExporterEndpoint": endpoint,
+		prefix + "ServiceName":          serviceName,
+		prefix + "ServiceNamespace":     serviceNamespace,
+		prefix + "ServiceInstanceId":    sidPlaceholder,
+		prefix + "ResolveBackends":      on,
+		prefix + "TraceAsError":         on,
+	}
+	for _, a := range user {
+		attrs[a.Name] = a.Value
+	}
+	return attrs
+}
+
 // sortedDirectives renders key/value attributes in sorted key order, so a
 // pod's configuration is stable across admissions.
 func sortedDirectives(attrs map[string]string, format string) string {
@@ -250,21 +270,9 @@ var apacheInjector = webServer{
 		fmt.Fprintf(&b, "#Load the Apache Module. In this example for Apache 2.4\n#LoadModule otel_apache_module %[1]s/WebServerModule/Apache/libmod_apache_otel.so\n"+
 			"#Load the Apache Module. In this example for Apache 2.2\n#LoadModule otel_apache_module %[1]s/WebServerModule/Apache/libmod_apache_otel22.so\n"+
 			"LoadModule otel_apache_module %[1]s/WebServerModule/Apache/libmod_apache_otel%[2]s.so\n#Attributes\n", webServerAgentDir, suffix)
-		attrs := map[string]string{
-			"ApacheModuleEnabled":              "ON",
-			"ApacheModuleOtelSpanExporter":     "otlp",
-			"ApacheModuleOtelExporterEndpoint": endpoint,
-			"ApacheModuleServiceName":          serviceName,
-			"ApacheModuleServiceNamespace":     serviceNamespace,
-			"ApacheModuleServiceInstanceId":    sidPlaceholder,
-			// Upstream renders these two with a double space; kept so the
-			// generated file is identical.
-			"ApacheModuleResolveBackends": " ON",
-			"ApacheModuleTraceAsError":    " ON",
-		}
-		for _, a := range s.Attrs {
-			attrs[a.Name] = a.Value
-		}
+		// Upstream renders ResolveBackends and TraceAsError with a double
+		// space; kept so the generated file is identical.
+		attrs := moduleAttrs("ApacheModule", " ON", endpoint, serviceName, serviceNamespace, s.Attrs)
 		b.WriteString(sortedDirectives(attrs, "%s %s\n"))
 		return b.String()
 	},
@@ -300,20 +308,7 @@ var nginxInjector = webServer{
 		return []string{"/bin/sh", "-c"}, []string{nginxCloneScript, "--", s.ConfDir}
 	},
 	moduleConfig: func(s webServerSpec, endpoint, serviceName, serviceNamespace string) string {
-		attrs := map[string]string{
-			"NginxModuleEnabled":              "ON",
-			"NginxModuleOtelSpanExporter":     "otlp",
-			"NginxModuleOtelExporterEndpoint": endpoint,
-			"NginxModuleServiceName":          serviceName,
-			"NginxModuleServiceNamespace":     serviceNamespace,
-			"NginxModuleServiceInstanceId":    sidPlaceholder,
-			"NginxModuleResolveBackends":      "ON",
-			"NginxModuleTraceAsError":         "ON",
-		}
-		for _, a := range s.Attrs {
-			attrs[a.Name] = a.Value
-		}
-		return sortedDirectives(attrs, "%s %s;\n")
+		return sortedDirectives(moduleAttrs("NginxModule", "ON", endpoint, serviceName, serviceNamespace, s.Attrs), "%s %s;\n")
 	},
 	attach: func(inst *v1alpha1.Instrumentation, s webServerSpec, conf string) corev1.Container {
 		// Nginx hides the environment from its workers unless told with
