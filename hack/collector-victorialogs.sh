@@ -10,27 +10,25 @@
 set -euo pipefail
 
 VICTORIALOGS_VERSION=v1.52.1
-cache_root=${AUTOTEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/autotel}
-bin_dir="$cache_root/victorialogs-$VICTORIALOGS_VERSION/bin"
+# shellcheck source=hack/lib/cache.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/cache.sh"
+bin_dir=$(cache_dir "victorialogs-$VICTORIALOGS_VERSION")
 out="$bin_dir/victoria-logs"
 
-mkdir -p "$bin_dir"
-# One build at a time per cache: parallel test tiers (or two clones) wait
-# for the first build instead of racing it.
-exec 9>"$bin_dir.lock"
-flock 9
-if [ ! -x "$out" ]; then
-	echo "installing VictoriaLogs $VICTORIALOGS_VERSION into $bin_dir (first time only, ~2-4 minutes)" >&2
-	start=$(date +%s)
+# install_victorialogs TARGET: CGO off selects VictoriaMetrics' pure-Go
+# zstd, so no C toolchain is needed.
+install_victorialogs() {
 	tmp=$(mktemp -d "$bin_dir/.install.XXXXXX")
 	trap 'rm -rf "$tmp"' EXIT
-	# CGO off selects VictoriaMetrics' pure-Go zstd, so no C toolchain is needed.
-	# Installing into a temporary GOBIN and renaming keeps an interrupted build
-	# from ever looking cached.
 	CGO_ENABLED=0 GOBIN="$tmp" \
 		go install -trimpath -ldflags "-s -w" \
 		"github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$VICTORIALOGS_VERSION"
-	mv "$tmp/victoria-logs" "$out"
-	echo "installed VictoriaLogs in $(($(date +%s) - start))s" >&2
+	mv "$tmp/victoria-logs" "$1"
+}
+
+cache_lock "$bin_dir"
+if [ ! -x "$out" ]; then
+	echo "installing VictoriaLogs $VICTORIALOGS_VERSION into $bin_dir (first time only, ~2-4 minutes)" >&2
+	cache_build "$out" "installed VictoriaLogs" install_victorialogs
 fi
 echo "$out"

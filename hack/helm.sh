@@ -11,31 +11,27 @@ set -euo pipefail
 
 HELM_VERSION=${HELM_VERSION:-v4.3.1}
 major=${HELM_VERSION%%.*}
-cache_root=${AUTOTEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/autotel}
-bin_dir="$cache_root/helm-$HELM_VERSION/bin"
+# shellcheck source=hack/lib/cache.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/cache.sh"
+bin_dir=$(cache_dir "helm-$HELM_VERSION")
 out="$bin_dir/helm"
 
-mkdir -p "$bin_dir"
-# One build at a time per cache: parallel test tiers (or two clones) wait
-# for the first build instead of racing it.
-exec 9>"$bin_dir.lock"
-flock 9
-if [ ! -x "$out" ]; then
-	echo "building helm $HELM_VERSION into $bin_dir; the first build takes a few minutes" >&2
-	start=$(date +%s)
-	# `go install mod@version` builds with helm's own go.mod and go.sum, so
-	# every dependency is the one that release pins, and nothing enters a
-	# go.mod of this repository. Helm reports the version from these
-	# variables; unstamped builds call themselves "v4.x" or "v3.x".
+# build_helm TARGET: `go install mod@version` builds with helm's own go.mod
+# and go.sum, so every dependency is the one that release pins, and nothing
+# enters a go.mod of this repository. Helm reports the version from these
+# variables; unstamped builds call themselves "v4.x" or "v3.x".
+build_helm() {
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
 	(cd "$tmp" && GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath \
 		-ldflags "-s -w -X helm.sh/helm/$major/internal/version.version=$HELM_VERSION -X helm.sh/helm/$major/internal/version.gitTreeState=clean" \
 		"helm.sh/helm/$major/cmd/helm@$HELM_VERSION")
-	# Moved into place only when complete, so an interrupted build never
-	# looks cached.
-	mv "$tmp/helm" "$out.tmp"
-	mv "$out.tmp" "$out"
-	echo "built helm $HELM_VERSION in $(($(date +%s) - start))s" >&2
+	mv "$tmp/helm" "$1"
+}
+
+cache_lock "$bin_dir"
+if [ ! -x "$out" ]; then
+	echo "building helm $HELM_VERSION into $bin_dir; the first build takes a few minutes" >&2
+	cache_build "$out" "built helm $HELM_VERSION" build_helm
 fi
 echo "$out"

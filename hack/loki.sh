@@ -14,9 +14,8 @@ set -euo pipefail
 
 LOKI_VERSION=v3.7.8 # keep in step with the require in hack/loki/go.mod
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-cache_root=${AUTOTEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/autotel}
-bin_dir="$cache_root/loki-$LOKI_VERSION/bin"
-out="$bin_dir/loki"
+# shellcheck source=hack/lib/cache.sh
+. "$here/lib/cache.sh"
 
 pinned=$(cd "$here/loki" && go list -m -f '{{.Version}}' github.com/grafana/loki/v3)
 if [ "$pinned" != "$LOKI_VERSION" ]; then
@@ -24,23 +23,23 @@ if [ "$pinned" != "$LOKI_VERSION" ]; then
 	exit 1
 fi
 
-mkdir -p "$bin_dir"
-# One build at a time per cache: parallel test tiers (or two clones) wait
-# for the first build instead of racing it.
-exec 9>"$bin_dir.lock"
-flock 9
+bin_dir=$(cache_dir "loki-$LOKI_VERSION")
+out="$bin_dir/loki"
+
+# build_loki TARGET: Loki's release build, pure Go (netgo resolver, no cgo)
+# with the version stamped where /loki/api/v1/status/buildinfo and -version
+# read it. No labels build tag: Loki releases use Prometheus' default
+# (stringlabels).
+build_loki() {
+	local vprefix=github.com/grafana/loki/v3/pkg/util/build
+	local ldflags="-s -w -X $vprefix.Version=${LOKI_VERSION#v} -X $vprefix.Branch=HEAD"
+	(cd "$here/loki" && CGO_ENABLED=0 go build -trimpath -tags netgo -ldflags "$ldflags" \
+		-o "$1" github.com/grafana/loki/v3/cmd/loki)
+}
+
+cache_lock "$bin_dir"
 if [ ! -x "$out" ]; then
 	echo "building Loki $LOKI_VERSION into $bin_dir (first time only; minutes: ~500 MB of modules, a large build)" >&2
-	start=$(date +%s)
-	# Loki's release build: pure Go (netgo resolver, no cgo) with the version
-	# stamped where /loki/api/v1/status/buildinfo and -version read it.
-	# No labels build tag: Loki releases use Prometheus' default (stringlabels).
-	vprefix=github.com/grafana/loki/v3/pkg/util/build
-	ldflags="-s -w -X $vprefix.Version=${LOKI_VERSION#v} -X $vprefix.Branch=HEAD"
-	# Build to a temporary name so an interrupted build never looks cached.
-	(cd "$here/loki" && CGO_ENABLED=0 go build -trimpath -tags netgo -ldflags "$ldflags" \
-		-o "$out.tmp" github.com/grafana/loki/v3/cmd/loki)
-	mv "$out.tmp" "$out"
-	echo "built Loki in $(($(date +%s) - start))s" >&2
+	cache_build "$out" "built Loki" build_loki
 fi
 echo "$out"

@@ -424,19 +424,7 @@ func annotatedAt(ns *corev1.Namespace) time.Time {
 // whether the webhook instruments it now. Unlike MissedPods.probe it needs
 // no status annotation: the namespace need not have opted into rollout.
 func (m *MatchConditions) wouldInject(ctx context.Context, pod *corev1.Pod) bool {
-	twin := &corev1.Pod{}
-	twin.Namespace = pod.Namespace
-	twin.GenerateName = "autotel-probe-"
-	twin.Labels = pod.Labels
-	twin.Annotations = map[string]string{}
-	for k, v := range pod.Annotations {
-		if strings.HasPrefix(k, "instrumentation.opentelemetry.io/") || strings.HasPrefix(k, "resource.opentelemetry.io/") {
-			twin.Annotations[k] = v
-		}
-	}
-	twin.OwnerReferences = pod.OwnerReferences
-	twin.Spec = *pod.Spec.DeepCopy()
-	twin.Spec.NodeName = ""
+	twin := probeTwin(pod)
 	if err := m.Client.Create(ctx, twin, client.DryRunAll); err != nil {
 		return false
 	}

@@ -79,9 +79,10 @@ func (m *MissedPods) Sweep(ctx context.Context) {
 	}
 }
 
-// probe asks the API server, with a dry-run create of the pod's twin,
-// whether the webhook instruments it now; hash names what it would inject.
-func (m *MissedPods) probe(ctx context.Context, pod *corev1.Pod) (string, bool) {
+// probeTwin builds the pod's twin for a dry-run create: same namespace,
+// labels, owners and spec, only the annotations the webhook reads, and no
+// node name so the API server treats it as a new pod.
+func probeTwin(pod *corev1.Pod) *corev1.Pod {
 	twin := &corev1.Pod{}
 	twin.Namespace = pod.Namespace
 	twin.GenerateName = "autotel-probe-"
@@ -95,6 +96,13 @@ func (m *MissedPods) probe(ctx context.Context, pod *corev1.Pod) (string, bool) 
 	twin.OwnerReferences = pod.OwnerReferences
 	twin.Spec = *pod.Spec.DeepCopy()
 	twin.Spec.NodeName = ""
+	return twin
+}
+
+// probe asks the API server, with a dry-run create of the pod's twin,
+// whether the webhook instruments it now; hash names what it would inject.
+func (m *MissedPods) probe(ctx context.Context, pod *corev1.Pod) (string, bool) {
+	twin := probeTwin(pod)
 	if err := m.Rollout.Client.Create(ctx, twin, client.DryRunAll); err != nil {
 		return "", false
 	}

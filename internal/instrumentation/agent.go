@@ -52,6 +52,20 @@ func (a copyAgent) inject(sdk sdkEnv, req request, pod *corev1.Pod, targets []*c
 	return reports
 }
 
+// addCopyAgent adds, once per pod, the agent's volume and the init
+// container (named name) that copies the agent image's files into it; the
+// first targeted container brings them and later ones share them. It
+// reports whether it added them.
+func addCopyAgent(inst *v1alpha1.Instrumentation, pod *corev1.Pod, first *corev1.Container, name, image string, command []string,
+	resources corev1.ResourceRequirements, volume v1alpha1.VolumeSpec, volumeName, mountPath string) bool {
+	if hasInitContainer(pod, name) {
+		return false
+	}
+	pod.Spec.Volumes = append(pod.Spec.Volumes, agentVolume(volume, volumeName))
+	insertInitContainer(pod, copyInitContainer(inst, name, image, command, resources, volumeName, mountPath, first), first.Name)
+	return true
+}
+
 // copyInitContainer is the init container that copies an agent image's
 // files into the shared volume.
 func copyInitContainer(inst *v1alpha1.Instrumentation, name, image string, command []string, resources corev1.ResourceRequirements, volume, mountPath string, first *corev1.Container) corev1.Container {

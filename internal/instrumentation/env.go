@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/autotel/autotel/api/v1alpha1"
 )
 
 // Environment variable names shared by every language.
@@ -83,4 +85,27 @@ func literalOnly(envs []corev1.EnvVar, names ...string) error {
 		}
 	}
 	return nil
+}
+
+// prepareAgentContainer readies a container for an agent whose flags go
+// into the variable guard: it refuses a guard that is not a plain value
+// (the agent appends to it, which valueFrom cannot take), then adds the
+// language's variables and the agent's mount.
+func prepareAgentContainer(inst *v1alpha1.Instrumentation, c *corev1.Container, langEnv []corev1.EnvVar, guard string, mount corev1.VolumeMount) error {
+	if err := literalOnly(mergedEnv(c, langEnv, inst.Spec.Env), guard); err != nil {
+		return err
+	}
+	c.Env = appendIfAbsent(c.Env, langEnv...)
+	c.VolumeMounts = append(c.VolumeMounts, mount)
+	return nil
+}
+
+// appendEnvValue appends suffix to the container's variable name, or sets
+// it to suffix when absent, so the user's own value stays first.
+func appendEnvValue(c *corev1.Container, name, suffix string) {
+	if i := envIndex(c.Env, name); i >= 0 {
+		c.Env[i].Value += suffix
+	} else {
+		c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: suffix})
+	}
 }

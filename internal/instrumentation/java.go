@@ -23,12 +23,8 @@ var javaInjector = copyAgent{
 	language: Java,
 	specEnv:  func(inst *v1alpha1.Instrumentation) []corev1.EnvVar { return inst.Spec.Java.Env },
 	prepare: func(inst *v1alpha1.Instrumentation, _ request, c *corev1.Container) error {
-		if err := literalOnly(mergedEnv(c, inst.Spec.Java.Env, inst.Spec.Env), envJavaToolOptions); err != nil {
-			return err
-		}
-		c.Env = appendIfAbsent(c.Env, inst.Spec.Java.Env...)
-		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: javaVolumeName, MountPath: javaContainerMount(c)})
-		return nil
+		return prepareAgentContainer(inst, c, inst.Spec.Java.Env, envJavaToolOptions,
+			corev1.VolumeMount{Name: javaVolumeName, MountPath: javaContainerMount(c)})
 	},
 	defaults: func(inst *v1alpha1.Instrumentation, _ request, c *corev1.Container) {
 		// JAVA_TOOL_OPTIONS is read by every JVM, so the agent loads without
@@ -37,20 +33,14 @@ var javaInjector = copyAgent{
 		if len(inst.Spec.Java.Extensions) > 0 {
 			arg += fmt.Sprintf(" -Dotel.javaagent.extensions=%s/extensions", javaContainerMount(c))
 		}
-		if i := envIndex(c.Env, envJavaToolOptions); i >= 0 {
-			c.Env[i].Value += arg
-		} else {
-			c.Env = append(c.Env, corev1.EnvVar{Name: envJavaToolOptions, Value: arg})
-		}
+		appendEnvValue(c, envJavaToolOptions, arg)
 	},
 	podParts: func(inst *v1alpha1.Instrumentation, _ request, pod *corev1.Pod, first *corev1.Container) {
-		if hasInitContainer(pod, javaInitContainerName) {
+		spec := inst.Spec.Java
+		if !addCopyAgent(inst, pod, first, javaInitContainerName, spec.Image, []string{"cp", "/javaagent.jar", javaMountPath + "/javaagent.jar"},
+			spec.Resources, spec.VolumeSpec, javaVolumeName, javaMountPath) {
 			return
 		}
-		spec := inst.Spec.Java
-		pod.Spec.Volumes = append(pod.Spec.Volumes, agentVolume(spec.VolumeSpec, javaVolumeName))
-		insertInitContainer(pod, copyInitContainer(inst, javaInitContainerName, spec.Image,
-			[]string{"cp", "/javaagent.jar", javaMountPath + "/javaagent.jar"}, spec.Resources, javaVolumeName, javaMountPath, first), first.Name)
 		// Extensions copy after the agent, each from its own image. Upstream
 		// gives them neither the pull policy nor the security context; we
 		// do, so restricted namespaces admit them like the agent's.
@@ -75,32 +65,20 @@ var nodeJSInjector = copyAgent{
 	language: NodeJS,
 	specEnv:  func(inst *v1alpha1.Instrumentation) []corev1.EnvVar { return inst.Spec.NodeJS.Env },
 	prepare: func(inst *v1alpha1.Instrumentation, _ request, c *corev1.Container) error {
-		if err := literalOnly(mergedEnv(c, inst.Spec.NodeJS.Env, inst.Spec.Env), envNodeOptions); err != nil {
-			return err
-		}
-		c.Env = appendIfAbsent(c.Env, inst.Spec.NodeJS.Env...)
-		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: nodeJSVolumeName, MountPath: nodeJSMountPath})
-		return nil
+		return prepareAgentContainer(inst, c, inst.Spec.NodeJS.Env, envNodeOptions,
+			corev1.VolumeMount{Name: nodeJSVolumeName, MountPath: nodeJSMountPath})
 	},
 	defaults: func(_ *v1alpha1.Instrumentation, _ request, c *corev1.Container) {
-		if i := envIndex(c.Env, envNodeOptions); i >= 0 {
-			c.Env[i].Value += nodeRequire
-		} else {
-			c.Env = append(c.Env, corev1.EnvVar{Name: envNodeOptions, Value: nodeRequire})
-		}
+		appendEnvValue(c, envNodeOptions, nodeRequire)
 		// Upstream sets this (older Node.js SDKs exported no metrics by
 		// default); sdk-node 0.220 already does, so it is harmless, and
 		// kept for identical pods.
 		c.Env = appendIfAbsent(c.Env, corev1.EnvVar{Name: "OTEL_METRICS_EXPORTER", Value: "otlp"})
 	},
 	podParts: func(inst *v1alpha1.Instrumentation, _ request, pod *corev1.Pod, first *corev1.Container) {
-		if hasInitContainer(pod, nodeJSInitContainerName) {
-			return
-		}
 		spec := inst.Spec.NodeJS
-		pod.Spec.Volumes = append(pod.Spec.Volumes, agentVolume(spec.VolumeSpec, nodeJSVolumeName))
-		insertInitContainer(pod, copyInitContainer(inst, nodeJSInitContainerName, spec.Image,
-			[]string{"cp", "-r", "/autoinstrumentation/.", nodeJSMountPath}, spec.Resources, nodeJSVolumeName, nodeJSMountPath, first), first.Name)
+		addCopyAgent(inst, pod, first, nodeJSInitContainerName, spec.Image, []string{"cp", "-r", "/autoinstrumentation/.", nodeJSMountPath},
+			spec.Resources, spec.VolumeSpec, nodeJSVolumeName, nodeJSMountPath)
 	},
 }
 
@@ -174,12 +152,8 @@ var dotNetInjector = copyAgent{
 		}
 	},
 	podParts: func(inst *v1alpha1.Instrumentation, _ request, pod *corev1.Pod, first *corev1.Container) {
-		if hasInitContainer(pod, dotNetInitContainerName) {
-			return
-		}
 		spec := inst.Spec.DotNet
-		pod.Spec.Volumes = append(pod.Spec.Volumes, agentVolume(spec.VolumeSpec, dotNetVolumeName))
-		insertInitContainer(pod, copyInitContainer(inst, dotNetInitContainerName, spec.Image,
-			[]string{"cp", "-r", "/autoinstrumentation/.", dotNetMountPath}, spec.Resources, dotNetVolumeName, dotNetMountPath, first), first.Name)
+		addCopyAgent(inst, pod, first, dotNetInitContainerName, spec.Image, []string{"cp", "-r", "/autoinstrumentation/.", dotNetMountPath},
+			spec.Resources, spec.VolumeSpec, dotNetVolumeName, dotNetMountPath)
 	},
 }

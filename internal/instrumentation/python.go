@@ -67,13 +67,9 @@ var pythonInjector = copyAgent{
 		c.Env = appendIfAbsent(c.Env, pythonDefaults...)
 	},
 	podParts: func(inst *v1alpha1.Instrumentation, req request, pod *corev1.Pod, first *corev1.Container) {
-		if hasInitContainer(pod, pythonInitContainerName) {
-			return
-		}
 		src, _ := pythonSource(req.annotations[AnnotationPythonPlatform]) // checked per container
 		spec := inst.Spec.Python
-		pod.Spec.Volumes = append(pod.Spec.Volumes, agentVolume(spec.VolumeSpec, pythonVolumeName))
-		insertInitContainer(pod, copyInitContainer(inst, pythonInitContainerName, spec.Image,
-			[]string{"cp", "-r", src, pythonMountPath}, spec.Resources, pythonVolumeName, pythonMountPath, first), first.Name)
+		addCopyAgent(inst, pod, first, pythonInitContainerName, spec.Image, []string{"cp", "-r", src, pythonMountPath},
+			spec.Resources, spec.VolumeSpec, pythonVolumeName, pythonMountPath)
 	},
 }

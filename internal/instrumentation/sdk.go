@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -312,13 +313,8 @@ func serviceInstanceID(pod *corev1.Pod, namespace, podName, container string) st
 // resourceString renders attributes as sorted k=v pairs, so the same pod
 // always gets the same value.
 func resourceString(res map[string]string) string {
-	keys := make([]string, 0, len(res))
-	for k := range res {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	var b strings.Builder
-	for i, k := range keys {
+	for i, k := range slices.Sorted(maps.Keys(res)) {
 		if i > 0 {
 			b.WriteByte(',')
 		}

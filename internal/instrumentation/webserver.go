@@ -3,6 +3,7 @@ package instrumentation
 import (
 	_ "embed"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -54,6 +55,26 @@ func attachEnv(inst *v1alpha1.Instrumentation, s webServerSpec, agent ...corev1.
 	env = appendIfAbsent(env, inst.Spec.Env...)
 	env = appendIfAbsent(env, fieldRefEnv(envPodIP, "status.podIP"), fieldRefEnv(envNodeIP, "status.hostIP"))
 	return append(env, agent...)
+}
+
+// attachInitContainer is the agent ("attach") init container of either
+// server: it runs script in the agent's image with arg as its one
+// positional argument ($1 after "--", so the shell never parses it), and
+// sees the agent volume and the configuration copy.
+func attachInitContainer(inst *v1alpha1.Instrumentation, s webServerSpec, name, agentVolume, confVolume, script, arg string, agentEnv ...corev1.EnvVar) corev1.Container {
+	return corev1.Container{
+		Name:      name,
+		Image:     s.Image,
+		Command:   []string{"/bin/sh", "-c"},
+		Args:      []string{script, "--", arg},
+		Env:       attachEnv(inst, s, agentEnv...),
+		Resources: *s.Resources.DeepCopy(),
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: agentVolume, MountPath: webServerAgentDir},
+			{Name: confVolume, MountPath: webServerConfDir},
+		},
+		ImagePullPolicy: inst.Spec.ImagePullPolicy,
+	}
 }
 
 // webServer describes one server kind.
@@ -185,16 +206,31 @@ func (w webServer) agentVolumeFor(s webServerSpec) corev1.Volume {
 	return corev1.Volume{Name: w.agentVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
 }
 
+// moduleAttrs are the module directives both servers' modules take, named
+// with the module's prefix, with the user's attrs over them. on is the value
+// of ResolveBackends and TraceAsError as upstream renders it.
+func moduleAttrs(prefix, on, endpoint, serviceName, serviceNamespace string, user []corev1.EnvVar) map[string]string {
+	attrs := map[string]string{
+		prefix + "Enabled":              "ON",
+		prefix + "OtelSpanExporter":     "otlp",
+		prefix + "OtelExporterEndpoint": endpoint,
+		prefix + "ServiceName":          serviceName,
+		prefix + "ServiceNamespace":     serviceNamespace,
+		prefix + "ServiceInstanceId":    sidPlaceholder,
+		prefix + "ResolveBackends":      on,
+		prefix + "TraceAsError":         on,
+	}
+	for _, a := range user {
+		attrs[a.Name] = a.Value
+	}
+	return attrs
+}
+
 // sortedDirectives renders key/value attributes in sorted key order, so a
 // pod's configuration is stable across admissions.
 func sortedDirectives(attrs map[string]string, format string) string {
-	keys := make([]string, 0, len(attrs))
-	for k := range attrs {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	var b strings.Builder
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
 		fmt.Fprintf(&b, format, k, attrs[k])
 	}
 	return b.String()
@@ -234,42 +270,19 @@ var apacheInjector = webServer{
 		fmt.Fprintf(&b, "#Load the Apache Module. In this example for Apache 2.4\n#LoadModule otel_apache_module %[1]s/WebServerModule/Apache/libmod_apache_otel.so\n"+
 			"#Load the Apache Module. In this example for Apache 2.2\n#LoadModule otel_apache_module %[1]s/WebServerModule/Apache/libmod_apache_otel22.so\n"+
 			"LoadModule otel_apache_module %[1]s/WebServerModule/Apache/libmod_apache_otel%[2]s.so\n#Attributes\n", webServerAgentDir, suffix)
-		attrs := map[string]string{
-			"ApacheModuleEnabled":              "ON",
-			"ApacheModuleOtelSpanExporter":     "otlp",
-			"ApacheModuleOtelExporterEndpoint": endpoint,
-			"ApacheModuleServiceName":          serviceName,
-			"ApacheModuleServiceNamespace":     serviceNamespace,
-			"ApacheModuleServiceInstanceId":    sidPlaceholder,
-			// Upstream renders these two with a double space; kept so the
-			// generated file is identical.
-			"ApacheModuleResolveBackends": " ON",
-			"ApacheModuleTraceAsError":    " ON",
-		}
-		for _, a := range s.Attrs {
-			attrs[a.Name] = a.Value
-		}
+		// Upstream renders ResolveBackends and TraceAsError with a double
+		// space; kept so the generated file is identical.
+		attrs := moduleAttrs("ApacheModule", " ON", endpoint, serviceName, serviceNamespace, s.Attrs)
 		b.WriteString(sortedDirectives(attrs, "%s %s\n"))
 		return b.String()
 	},
 	attach: func(inst *v1alpha1.Instrumentation, s webServerSpec, conf string) corev1.Container {
-		return corev1.Container{
-			Name:    "otel-agent-attach-apache",
-			Image:   s.Image,
-			Command: []string{"/bin/sh", "-c"},
-			// The configuration folder is a positional argument ($1 after
-			// "--", which becomes $0): the shell never parses it.
-			Args: []string{apacheAttachScript, "--", s.ConfDir},
-			Env: attachEnv(inst, s,
-				corev1.EnvVar{Name: "OTEL_APACHE_AGENT_CONF", Value: conf},
-				fieldRefEnv("APACHE_SERVICE_INSTANCE_ID", "metadata.name")),
-			Resources: *s.Resources.DeepCopy(),
-			VolumeMounts: []corev1.VolumeMount{
-				{Name: "otel-apache-agent", MountPath: webServerAgentDir},
-				{Name: "otel-apache-conf-dir", MountPath: webServerConfDir},
-			},
-			ImagePullPolicy: inst.Spec.ImagePullPolicy,
-		}
+		// The configuration folder is a positional argument ($1 after
+		// "--", which becomes $0): the shell never parses it.
+		return attachInitContainer(inst, s, "otel-agent-attach-apache", "otel-apache-agent", "otel-apache-conf-dir",
+			apacheAttachScript, s.ConfDir,
+			corev1.EnvVar{Name: "OTEL_APACHE_AGENT_CONF", Value: conf},
+			fieldRefEnv("APACHE_SERVICE_INSTANCE_ID", "metadata.name"))
 	},
 }
 
@@ -295,40 +308,16 @@ var nginxInjector = webServer{
 		return []string{"/bin/sh", "-c"}, []string{nginxCloneScript, "--", s.ConfDir}
 	},
 	moduleConfig: func(s webServerSpec, endpoint, serviceName, serviceNamespace string) string {
-		attrs := map[string]string{
-			"NginxModuleEnabled":              "ON",
-			"NginxModuleOtelSpanExporter":     "otlp",
-			"NginxModuleOtelExporterEndpoint": endpoint,
-			"NginxModuleServiceName":          serviceName,
-			"NginxModuleServiceNamespace":     serviceNamespace,
-			"NginxModuleServiceInstanceId":    sidPlaceholder,
-			"NginxModuleResolveBackends":      "ON",
-			"NginxModuleTraceAsError":         "ON",
-		}
-		for _, a := range s.Attrs {
-			attrs[a.Name] = a.Value
-		}
-		return sortedDirectives(attrs, "%s %s;\n")
+		return sortedDirectives(moduleAttrs("NginxModule", "ON", endpoint, serviceName, serviceNamespace, s.Attrs), "%s %s;\n")
 	},
 	attach: func(inst *v1alpha1.Instrumentation, s webServerSpec, conf string) corev1.Container {
-		return corev1.Container{
-			Name:    "otel-agent-attach-nginx",
-			Image:   s.Image,
-			Command: []string{"/bin/sh", "-c"},
-			// Nginx hides the environment from its workers unless told with
-			// `env`, so the script declares OTEL_RESOURCE_ATTRIBUTES in the
-			// configuration too. The file name is a positional argument.
-			Args: []string{nginxAttachScript, "--", s.ConfFile},
-			Env: attachEnv(inst, s,
-				corev1.EnvVar{Name: "OTEL_NGINX_AGENT_CONF", Value: conf},
-				fieldRefEnv("OTEL_NGINX_SERVICE_INSTANCE_ID", "metadata.name")),
-			Resources: *s.Resources.DeepCopy(),
-			VolumeMounts: []corev1.VolumeMount{
-				{Name: "otel-nginx-agent", MountPath: webServerAgentDir},
-				{Name: "otel-nginx-conf-dir", MountPath: webServerConfDir},
-			},
-			ImagePullPolicy: inst.Spec.ImagePullPolicy,
-		}
+		// Nginx hides the environment from its workers unless told with
+		// `env`, so the script declares OTEL_RESOURCE_ATTRIBUTES in the
+		// configuration too. The file name is a positional argument.
+		return attachInitContainer(inst, s, "otel-agent-attach-nginx", "otel-nginx-agent", "otel-nginx-conf-dir",
+			nginxAttachScript, s.ConfFile,
+			corev1.EnvVar{Name: "OTEL_NGINX_AGENT_CONF", Value: conf},
+			fieldRefEnv("OTEL_NGINX_SERVICE_INSTANCE_ID", "metadata.name"))
 	},
 	afterAttach: func(pod *corev1.Pod, c *corev1.Container) {
 		// The module's SDK libraries live beside it, not in the image.

@@ -460,27 +460,25 @@ func (c *conversion) keepValidLabels(labels []rawLabel) ([]rawLabel, int) {
 }
 
 func (c *conversion) labelName(raw string) (string, bool) {
-	name, ok := c.nameCache[raw]
-	if !ok {
-		var valid bool
-		name, valid = normalizeLabel(raw)
-		if !valid {
-			name = ""
-		}
-		c.nameCache[raw] = name
-	}
-	return name, name != ""
+	return cachedName(c.nameCache, raw, normalizeLabel)
 }
 
 func (c *conversion) smName(raw string) (string, bool) {
-	name, ok := c.smCache[raw]
+	return cachedName(c.smCache, raw, normalizeSMName)
+}
+
+// cachedName normalizes raw once per conversion: the same attribute keys
+// recur on every record. An invalid name is cached as "" so it is not
+// normalized again either.
+func cachedName(cache map[string]string, raw string, normalize func(string) (string, bool)) (string, bool) {
+	name, ok := cache[raw]
 	if !ok {
 		var valid bool
-		name, valid = normalizeSMName(raw)
+		name, valid = normalize(raw)
 		if !valid {
 			name = ""
 		}
-		c.smCache[raw] = name
+		cache[raw] = name
 	}
 	return name, name != ""
 }

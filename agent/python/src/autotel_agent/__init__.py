@@ -184,22 +184,21 @@ def _after_fork_child():
         agent.diag.internal_error("fork handling", e)
 
 
-def _exit_threads():
+def _exit_flush(final):
     agent = _agent
     if agent is not None and agent.started:
         try:
-            agent.exit_flush(final=False)
+            agent.exit_flush(final=final)
         except Exception as e:  # exit must proceed
             agent.diag.internal_error("exit flush", e)
+
+
+def _exit_threads():
+    _exit_flush(False)
 
 
 def _exit_final():
-    agent = _agent
-    if agent is not None and agent.started:
-        try:
-            agent.exit_flush(final=True)
-        except Exception as e:  # exit must proceed
-            agent.diag.internal_error("exit flush", e)
+    _exit_flush(True)
 
 
 def _on_sigterm(signum, frame):
