@@ -149,8 +149,12 @@ func (r *Rollout) Reconcile(ctx context.Context, req reconcile.Request) (reconci
 		total, outdated = total+t, outdated+o
 	}
 	if inst.Status.SpecHash != hash || inst.Status.Pods != total || inst.Status.OutdatedPods != outdated {
+		// A merge patch, not an update: the counts are recomputed whole by
+		// every reconcile, so the last writer is right, and a replica or a
+		// cache one event behind must not turn into a conflict error.
+		patch := client.MergeFrom(inst.DeepCopy())
 		inst.Status.SpecHash, inst.Status.Pods, inst.Status.OutdatedPods = hash, total, outdated
-		if err := r.Client.Status().Update(ctx, &inst); err != nil {
+		if err := r.Client.Status().Patch(ctx, &inst, patch); err != nil {
 			return reconcile.Result{}, fmt.Errorf("updating status of %s: %w", req, err)
 		}
 	}
