@@ -25,6 +25,7 @@ import (
 	"github.com/autotel/autotel/test/clients/clienttest"
 	"github.com/autotel/autotel/test/clients/otlpreceiver"
 	"github.com/autotel/autotel/test/clients/sandbox"
+	"github.com/autotel/autotel/testkit/syncbuf"
 )
 
 const initContainer = "opentelemetry-auto-instrumentation-java"
@@ -142,7 +143,7 @@ func TestInjectJavaWithUpstreamAgent(t *testing.T) {
 	}
 
 	procEnv := clienttest.ProcessEnv(env, "/usr/local/bin:/usr/bin:/bin", "/root")
-	stdout, stderr := clienttest.NewLines(), &clienttest.SyncBuffer{}
+	stdout, stderr := clienttest.NewLines(), &syncbuf.Buffer{}
 	proc, err := pod.Start(sandbox.Container{
 		Argv: append(slices.Clone(app.Command), app.Args...), Env: procEnv,
 		Mounts: mountsOf(app, "/"), Stdout: stdout, Stderr: stderr,
