@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/autotel/autotel/collector/internal/cgroups"
 )
 
 // softLimitPercent is the share of the container's memory limit given to the
@@ -42,24 +43,8 @@ func cgroupMemoryLimit(root string) (lim cgroupLimit, found bool, err error) {
 		return cgroupLimit{}, false, fmt.Errorf("reading the process's cgroups: %w", err)
 	}
 	defer f.Close()
-	var v2Path, v1Path string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// hierarchy-ID:controller-list:cgroup-path
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		if parts[0] == "0" && parts[1] == "" {
-			v2Path = parts[2]
-		}
-		for _, c := range strings.Split(parts[1], ",") {
-			if c == "memory" {
-				v1Path = parts[2]
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
+	v2Path, v1Path, err := cgroups.Paths(f)
+	if err != nil {
 		return cgroupLimit{}, false, fmt.Errorf("reading %s: %w", procCgroup, err)
 	}
 	mounts := filepath.Join(root, "sys", "fs", "cgroup")

@@ -1,13 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/autotel/autotel/collector/internal/cgroups"
 )
 
 // memCgroup is a parent under which each slow-store run gets its own memory
@@ -39,21 +40,9 @@ func newMemCgroup(limit int64) *memCgroup {
 		return nil
 	}
 	defer f.Close()
-	var v1, v2 string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		if parts[0] == "0" && parts[1] == "" {
-			v2 = parts[2]
-		}
-		for _, c := range strings.Split(parts[1], ",") {
-			if c == "memory" {
-				v1 = parts[2]
-			}
-		}
+	v2, v1, err := cgroups.Paths(f)
+	if err != nil {
+		return nil
 	}
 	candidates := []*memCgroup{}
 	if v1 != "" {
