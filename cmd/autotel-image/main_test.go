@@ -34,9 +34,6 @@ func TestBuildArgumentErrors(t *testing.T) {
 // The pause row is a go build of images/pause: small enough to build here
 // through the command, flags after the name included.
 func TestBuildPauseByName(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds images/pause with the go tool")
-	}
 	out := t.TempDir()
 	repo, err := filepath.Abs("../..")
 	if err != nil {
