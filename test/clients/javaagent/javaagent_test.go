@@ -30,27 +30,6 @@ import (
 
 const initContainer = "opentelemetry-auto-instrumentation-java"
 
-// imageRoot unpacks the image named name into a temporary folder with
-// `autotel-image rootfs` (the builder the demo and the e2e tier use, which
-// builds the image or takes it from the cache) and returns the folder.
-func imageRoot(t *testing.T, name string) string {
-	t.Helper()
-	repo, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/autotel-image", "rootfs", name, root)
-	cmd.Dir = repo
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the %s image: %v\n%s\nTo fix: see the message above; `go run ./cmd/autotel-image build %s` from the repository root shows the same", name, err, out, name)
-	}
-	return root
-}
-
 // A JDK HTTP server in a Deployment's pod annotated inject-java, run with
 // exactly the environment the kubelet would build from the injected pod:
 // each GET /hello gives a server span and the handler's java.util.logging
@@ -61,7 +40,7 @@ func TestInjectJavaWithUpstreamAgent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no java on PATH (%v). To fix: apt-get install openjdk-17-jdk-headless", err)
 	}
-	root := imageRoot(t, "autoinstrumentation-java")
+	root := clienttest.ImageRoot(t, "autoinstrumentation-java")
 
 	appDir := t.TempDir()
 	if out, err := exec.Command("javac", "-d", appDir, filepath.Join("app", "Hello.java")).CombinedOutput(); err != nil {

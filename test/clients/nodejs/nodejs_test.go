@@ -59,19 +59,7 @@ func install(t *testing.T) string {
 // builder the demo and the e2e tier use, and returns the folder.
 func imageRoot(t *testing.T) string {
 	t.Helper()
-	repo, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/autotel-image", "rootfs", "autoinstrumentation-nodejs", root)
-	cmd.Dir = repo
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the autoinstrumentation-nodejs image: %v\n%s\nTo fix: see the message above; `go run ./cmd/autotel-image build autoinstrumentation-nodejs` from the repository root shows the same", err, out)
-	}
+	root := clienttest.ImageRoot(t, "autoinstrumentation-nodejs")
 	for _, f := range []string{"autoinstrumentation/autoinstrumentation.js", "autoinstrumentation/node_modules/@opentelemetry/sdk-node/package.json"} {
 		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
 			t.Fatalf("the autoinstrumentation-nodejs image lacks %s: %v", f, err)

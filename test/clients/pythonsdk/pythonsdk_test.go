@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -41,27 +40,6 @@ func inRoot(root, wd string, argv ...string) []string {
 	return append([]string{"nsenter", "--root=" + root, "--wd=" + filepath.Join(root, wd), "--"}, argv...)
 }
 
-// imageRoot unpacks the image named name into a temporary folder with
-// `autotel-image rootfs` (the builder the demo and the e2e tier use, which
-// builds the image or takes it from the cache) and returns the folder.
-func imageRoot(t *testing.T, name string) string {
-	t.Helper()
-	repo, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/autotel-image", "rootfs", name, root)
-	cmd.Dir = repo
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the %s image: %v\n%s\nTo fix: see the message above; `go run ./cmd/autotel-image build %s` from the repository root shows the same", name, err, out, name)
-	}
-	return root
-}
-
 // The seed's Flask app in a Deployment's pod annotated inject-python, with
 // the seed's Instrumentation (OTLP logs, logging auto-instrumentation on),
 // run with exactly the environment the kubelet would build from the
@@ -69,8 +47,8 @@ func imageRoot(t *testing.T, name string) string {
 // "hello called" log record inside it, all with service.name from the
 // owner chain and the injected resource attributes.
 func TestInjectPythonWithUpstreamAutoInstrumentation(t *testing.T) {
-	agentRoot := imageRoot(t, "autoinstrumentation-python")
-	appRoot := imageRoot(t, "examples-flask")
+	agentRoot := clienttest.ImageRoot(t, "autoinstrumentation-python")
+	appRoot := clienttest.ImageRoot(t, "examples-flask")
 
 	s := clienttest.Inject(t, clienttest.Workload{
 		Namespace:       "shop",
