@@ -75,7 +75,7 @@ func (u *UnrecordedPods) Count(ctx context.Context, inst *v1alpha1.Instrumentati
 		return 0, 0, err
 	}
 	ref := inst.Namespace + "/" + inst.Name
-	r := resolver{ctx: ctx, c: u.Client}
+	r := newResolver(ctx, u.Client)
 	for i := range namespaces.Items {
 		ns := &namespaces.Items[i]
 		var pods corev1.PodList
@@ -125,7 +125,7 @@ func (u *UnrecordedPods) Requests(ctx context.Context, o client.Object) []reconc
 	if err := u.Client.Get(ctx, types.NamespacedName{Name: pod.Namespace}, &ns); err != nil {
 		return nil
 	}
-	r := resolver{ctx: ctx, c: u.Client}
+	r := newResolver(ctx, u.Client)
 	var reqs []reconcile.Request
 	for _, l := range langs {
 		if ref := r.resolve(&ns, pod, l); ref != "" {
@@ -154,6 +154,13 @@ func runningImage(pod *corev1.Pod, name string, init bool) string {
 type resolver struct {
 	ctx context.Context
 	c   client.Reader
+	// defaults remembers defaultFor per namespace: one count walks every
+	// unrecorded pod, and the answer is the same for all pods of a namespace.
+	defaults map[string]string
+}
+
+func newResolver(ctx context.Context, c client.Reader) resolver {
+	return resolver{ctx: ctx, c: c, defaults: map[string]string{}}
 }
 
 // resolve names (namespace/name) the Instrumentation that a pod's
@@ -183,6 +190,15 @@ func (r resolver) resolve(ns *corev1.Namespace, pod *corev1.Pod, l instrumentati
 }
 
 func (r resolver) defaultFor(namespace string) string {
+	if ref, ok := r.defaults[namespace]; ok {
+		return ref
+	}
+	ref := r.lookupDefault(namespace)
+	r.defaults[namespace] = ref
+	return ref
+}
+
+func (r resolver) lookupDefault(namespace string) string {
 	var list v1alpha1.InstrumentationList
 	if err := r.c.List(r.ctx, &list, client.InNamespace(namespace)); err != nil {
 		return ""

@@ -24,7 +24,7 @@ func TestResolve(t *testing.T) {
 	only := &v1alpha1.Instrumentation{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "only"}}
 	def := &v1alpha1.Instrumentation{ObjectMeta: metav1.ObjectMeta{Namespace: "platform", Name: "default", Labels: map[string]string{instrumentation.DefaultLabel: "true"}}}
 	c := fake.NewClientBuilder().WithScheme(s).WithObjects(only, def).Build()
-	r := resolver{ctx: context.Background(), c: c}
+	r := newResolver(context.Background(), c)
 	cases := []struct {
 		name    string
 		ns, pod map[string]string
