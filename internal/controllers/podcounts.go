@@ -52,19 +52,19 @@ func IndexUnrecorded(o client.Object) []string {
 }
 
 // agentContainer is, per language, the container injection adds that runs
-// the Instrumentation's image, and that image.
+// the Instrumentation's image (the image itself comes from the language
+// table's spec section).
 var agentContainer = map[instrumentation.Language]struct {
-	name  string
-	init  bool
-	image func(*v1alpha1.InstrumentationSpec) string
+	name string
+	init bool
 }{
-	instrumentation.Java:        {"opentelemetry-auto-instrumentation-java", true, func(s *v1alpha1.InstrumentationSpec) string { return s.Java.Image }},
-	instrumentation.NodeJS:      {"opentelemetry-auto-instrumentation-nodejs", true, func(s *v1alpha1.InstrumentationSpec) string { return s.NodeJS.Image }},
-	instrumentation.Python:      {"opentelemetry-auto-instrumentation-python", true, func(s *v1alpha1.InstrumentationSpec) string { return s.Python.Image }},
-	instrumentation.DotNet:      {"opentelemetry-auto-instrumentation-dotnet", true, func(s *v1alpha1.InstrumentationSpec) string { return s.DotNet.Image }},
-	instrumentation.Go:          {"opentelemetry-auto-instrumentation", false, func(s *v1alpha1.InstrumentationSpec) string { return s.Go.Image }},
-	instrumentation.ApacheHttpd: {"otel-agent-attach-apache", true, func(s *v1alpha1.InstrumentationSpec) string { return s.ApacheHttpd.Image }},
-	instrumentation.Nginx:       {"otel-agent-attach-nginx", true, func(s *v1alpha1.InstrumentationSpec) string { return s.Nginx.Image }},
+	instrumentation.Java:        {"opentelemetry-auto-instrumentation-java", true},
+	instrumentation.NodeJS:      {"opentelemetry-auto-instrumentation-nodejs", true},
+	instrumentation.Python:      {"opentelemetry-auto-instrumentation-python", true},
+	instrumentation.DotNet:      {"opentelemetry-auto-instrumentation-dotnet", true},
+	instrumentation.Go:          {"opentelemetry-auto-instrumentation", false},
+	instrumentation.ApacheHttpd: {"otel-agent-attach-apache", true},
+	instrumentation.Nginx:       {"otel-agent-attach-nginx", true},
 }
 
 // Count returns the unrecorded pods running inst and how many of them are
@@ -91,7 +91,7 @@ func (u *UnrecordedPods) Count(ctx context.Context, inst *v1alpha1.Instrumentati
 				}
 				counted = true
 				if a, ok := agentContainer[l]; ok {
-					if img := runningImage(pod, a.name, a.init); img != "" && img != a.image(&inst.Spec) {
+					if img := runningImage(pod, a.name, a.init); img != "" && img != specImage(l, &inst.Spec) {
 						stale = true
 					}
 				}
@@ -105,6 +105,15 @@ func (u *UnrecordedPods) Count(ctx context.Context, inst *v1alpha1.Instrumentati
 		}
 	}
 	return total, outdated, nil
+}
+
+// specImage is the agent image inst's spec names for l.
+func specImage(l instrumentation.Language, spec *v1alpha1.InstrumentationSpec) string {
+	sec, ok := l.Spec()
+	if !ok {
+		return ""
+	}
+	return *sec.Of(spec).Image
 }
 
 // Requests maps an unrecorded injected pod to the Instrumentations it runs,
