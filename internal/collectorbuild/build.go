@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"sort"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -17,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/autotel/autotel/api/v1beta1"
 )
@@ -240,13 +238,13 @@ func meta(c *v1beta1.OpenTelemetryCollector, name, image string, ann map[string]
 }
 
 func configMap(c *v1beta1.OpenTelemetryCollector, hash, image string) (*corev1.ConfigMap, error) {
-	b, err := yaml.Marshal(&c.Spec.Config)
+	b, err := ConfigYAML(c.Spec.Config)
 	if err != nil {
-		return nil, fmt.Errorf("writing spec.config as YAML: %w", err)
+		return nil, err
 	}
 	cm := &corev1.ConfigMap{
 		ObjectMeta: meta(c, ConfigMapName(c.Name, hash), image, annotations(c, hash)),
-		Data:       map[string]string{ConfigKey: string(b)},
+		Data:       map[string]string{ConfigKey: b},
 	}
 	// The component label names the collector, not the ConfigMap, as upstream.
 	cm.Labels[LabelName] = Collector(c.Name)
@@ -255,50 +253,12 @@ func configMap(c *v1beta1.OpenTelemetryCollector, hash, image string) (*corev1.C
 
 func podTemplate(c *v1beta1.OpenTelemetryCollector, hash, image, configMapName string) corev1.PodTemplateSpec {
 	s := &c.Spec
-	args := []string{"--config=" + ConfigDir + "/" + ConfigKey}
-	keys := make([]string, 0, len(s.Args))
-	for k := range s.Args {
-		// The operator owns --config, as upstream (which drops it with a log line).
-		if k != "config" {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		args = append(args, fmt.Sprintf("--%s=%s", k, s.Args[k]))
-	}
-
 	volumes := []corev1.Volume{{Name: ConfigVolume, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 		LocalObjectReference: corev1.LocalObjectReference{Name: configMapName},
 		Items:                []corev1.KeyToPath{{Key: ConfigKey, Path: ConfigKey}},
 	}}}}
-	mounts := []corev1.VolumeMount{{Name: ConfigVolume, MountPath: ConfigDir}}
-	for _, cm := range s.ConfigMaps {
-		vol := "configmap-" + cm.Name
-		volumes = append(volumes, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-			LocalObjectReference: corev1.LocalObjectReference{Name: cm.Name},
-		}}})
-		mounts = append(mounts, corev1.VolumeMount{Name: vol, MountPath: strings.TrimSuffix(ConfigMapsRoot+"/"+strings.Trim(cm.MountPath, "/"), "/") + "/" + vol})
-	}
-	volumes = append(volumes, s.Volumes...)
-	mounts = append(mounts, s.VolumeMounts...)
-
-	env := append([]corev1.EnvVar(nil), s.Env...)
-	env = append(env, corev1.EnvVar{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}})
-
-	container := corev1.Container{
-		Name: ContainerName, Image: image, ImagePullPolicy: s.ImagePullPolicy,
-		Command: s.Command, Args: args, Env: env, EnvFrom: s.EnvFrom,
-		Ports: containerPorts(c), VolumeMounts: mounts, Resources: s.Resources,
-		SecurityContext: s.SecurityContext, Lifecycle: s.Lifecycle,
-	}
-	if h := healthCheck(c.Spec.Config); h != nil {
-		container.LivenessProbe = probe(h, s.LivenessProbe)
-		container.ReadinessProbe = probe(h, s.ReadinessProbe)
-		if s.StartupProbe != nil {
-			container.StartupProbe = probe(h, s.StartupProbe)
-		}
-	}
+	volumes = append(volumes, Volumes(c)...)
+	container := Container(c, image, true)
 
 	sa := s.ServiceAccount
 	if sa == "" {

@@ -154,16 +154,17 @@ func (m *MatchConditions) poke() {
 // namespace alone: an inject-* annotation whose value is not "false".
 func asksForInjection(ns *corev1.Namespace) bool {
 	for k, v := range ns.Annotations {
-		if strings.HasPrefix(k, InjectAnnotationPrefix) && v != "" && !strings.EqualFold(v, "false") {
+		if (strings.HasPrefix(k, InjectAnnotationPrefix) || k == instrumentation.SidecarAnnotation) && v != "" && !strings.EqualFold(v, "false") {
 			return true
 		}
 	}
 	return false
 }
 
-// podAnnotated is the pod half of the expression: any inject-* key, whatever
-// its value (a superset of what the injector acts on; the webhook decides).
-const podAnnotated = "(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('" + InjectAnnotationPrefix + "')))"
+// podAnnotated is the pod half of the expression: any inject-* key or the
+// collector sidecar's, whatever its value (a superset of what the injector
+// acts on; the webhook decides; "false" removes a sidecar, as upstream).
+const podAnnotated = "(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('" + InjectAnnotationPrefix + "') || k == '" + instrumentation.SidecarAnnotation + "'))"
 
 // MaxExpressionSize is the API server's limit on a CEL expression (code
 // points; namespace names are ASCII). Kubernetes 1.35 rejects longer ones
@@ -407,7 +408,7 @@ func (m *MatchConditions) recover(ctx context.Context, namespaces []*corev1.Name
 func annotatedAt(ns *corev1.Namespace) time.Time {
 	var at time.Time
 	for _, mf := range ns.ManagedFields {
-		if mf.FieldsV1 == nil || mf.Time == nil || !strings.Contains(string(mf.FieldsV1.Raw), `"f:`+InjectAnnotationPrefix) {
+		if mf.FieldsV1 == nil || mf.Time == nil || (!strings.Contains(string(mf.FieldsV1.Raw), `"f:`+InjectAnnotationPrefix) && !strings.Contains(string(mf.FieldsV1.Raw), `"f:`+instrumentation.SidecarAnnotation)) {
 			continue
 		}
 		if at.IsZero() || mf.Time.Time.Before(at) {

@@ -75,6 +75,9 @@ func TestAsksForInjection(t *testing.T) {
 		"instrumentation.opentelemetry.io/inject-python=False":   false,
 		"instrumentation.opentelemetry.io/container-names=app":   false,
 		"autotel.io/rollout=true":                                false,
+		"sidecar.opentelemetry.io/inject=true":                   true,
+		"sidecar.opentelemetry.io/inject=ns/col":                 true,
+		"sidecar.opentelemetry.io/inject=FALSE":                  false,
 	} {
 		k, v, _ := strings.Cut(annotations, "=")
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{k: v}}}

@@ -16,6 +16,11 @@ type Config struct {
 	// Off by default: upstream pods carry no such annotation. Pods whose
 	// Instrumentation or namespace opted into rollout get it regardless.
 	PodStatusAnnotations bool `json:"podStatusAnnotations"`
+
+	// CollectorImage is the sidecar's image for collectors without
+	// spec.image: the operator's --collector-image (empty: autotel-collector's
+	// default, collectorbuild.DefaultImage).
+	CollectorImage string `json:"collectorImage,omitempty"`
 }
 
 // DefaultConfig matches upstream's defaults: every language on except Go

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/autotel/autotel/api/v1alpha1"
+	"github.com/autotel/autotel/api/v1beta1"
 )
 
 // fixture is one testdata/cases/<name>.yaml: the namespace and the pod the
@@ -86,6 +87,10 @@ func loadFixture(t *testing.T, path string) fixture {
 			var o corev1.ConfigMap
 			strict(&o)
 			f.lookup.ConfigMaps = append(f.lookup.ConfigMaps, o)
+		case "OpenTelemetryCollector":
+			var o v1beta1.OpenTelemetryCollector
+			strict(&o)
+			f.lookup.Collectors = append(f.lookup.Collectors, o)
 		default:
 			t.Fatalf("%s: document %d: unsupported kind %q", path, i, head.Kind)
 		}

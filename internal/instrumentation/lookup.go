@@ -7,6 +7,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 
 	"github.com/autotel/autotel/api/v1alpha1"
+	"github.com/autotel/autotel/api/v1beta1"
 )
 
 // Lookup is everything injection needs to read from the cluster. The
@@ -27,4 +28,7 @@ type Lookup interface {
 	// an error means the answer is unknown, not that the object is missing.
 	SecretExists(ctx context.Context, namespace, name string) (bool, error)
 	ConfigMapExists(ctx context.Context, namespace, name string) (bool, error)
+	// ListCollectors and GetCollector resolve sidecar.opentelemetry.io/inject.
+	ListCollectors(ctx context.Context, namespace string) ([]v1beta1.OpenTelemetryCollector, error)
+	GetCollector(ctx context.Context, namespace, name string) (*v1beta1.OpenTelemetryCollector, error)
 }

@@ -34,6 +34,8 @@ type Report struct {
 	Warnings []Warning
 	// ErrorLanguage is the language whose request failed (OutcomeError).
 	ErrorLanguage Language
+	// Sidecar is the collector sidecar decision; nil when not asked for.
+	Sidecar *SidecarReport
 }
 
 // LanguageReport is the decision for one requested language.
@@ -95,6 +97,14 @@ func (r Report) String() string {
 	fmt.Fprintf(&b, "pod %s: %s", r.Pod, r.Outcome)
 	if r.Reason != "" {
 		fmt.Fprintf(&b, " (%s)", r.Reason)
+	}
+	if s := r.Sidecar; s != nil {
+		switch {
+		case s.Injected:
+			fmt.Fprintf(&b, "; sidecar %s: injected", s.Collector)
+		default:
+			fmt.Fprintf(&b, "; sidecar: %s", s.Reason)
+		}
 	}
 	for _, l := range r.Languages {
 		fmt.Fprintf(&b, "; %s", l.Language)

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/autotel/autotel/api/v1alpha1"
+	"github.com/autotel/autotel/api/v1beta1"
 )
 
 // StaticLookup answers Lookup from objects held in memory: manifests for
@@ -20,6 +21,7 @@ type StaticLookup struct {
 	Jobs             []batchv1.Job
 	Secrets          []corev1.Secret
 	ConfigMaps       []corev1.ConfigMap
+	Collectors       []v1beta1.OpenTelemetryCollector
 }
 
 var _ Lookup = (*StaticLookup)(nil)
@@ -98,4 +100,25 @@ func (s *StaticLookup) ConfigMapExists(_ context.Context, namespace, name string
 		}
 	}
 	return false, nil
+}
+
+// ListCollectors returns the OpenTelemetryCollectors of one namespace.
+func (s *StaticLookup) ListCollectors(_ context.Context, namespace string) ([]v1beta1.OpenTelemetryCollector, error) {
+	var out []v1beta1.OpenTelemetryCollector
+	for _, c := range s.Collectors {
+		if c.Namespace == namespace {
+			out = append(out, *c.DeepCopy())
+		}
+	}
+	return out, nil
+}
+
+// GetCollector returns one OpenTelemetryCollector or a NotFound error.
+func (s *StaticLookup) GetCollector(_ context.Context, namespace, name string) (*v1beta1.OpenTelemetryCollector, error) {
+	for _, c := range s.Collectors {
+		if c.Namespace == namespace && c.Name == name {
+			return c.DeepCopy(), nil
+		}
+	}
+	return nil, notFound("opentelemetrycollectors", name)
 }

@@ -78,7 +78,7 @@ func withCollectorCache(m map[client.Object]cache.ByObject) map[client.Object]ca
 	return m
 }
 
-func setupCollectorController(mgr ctrl.Manager, o Options, log logr.Logger) error {
+func setupCollectorController(mgr ctrl.Manager, o Options, log logr.Logger, rollout *controllers.Rollout) error {
 	r := &controllers.Collector{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorderFor("autotel-collector"), Log: log.WithName("collector"), //nolint:staticcheck // SA1019: core/v1 Events, as the rollout controller (operator.go).
@@ -86,6 +86,9 @@ func setupCollectorController(mgr ctrl.Manager, o Options, log logr.Logger) erro
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the OpenTelemetryCollector controller: %w", err)
+	}
+	if err := (&controllers.SidecarRollout{Rollout: rollout}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the collector sidecar rollout: %w", err)
 	}
 	return nil
 }

@@ -187,6 +187,7 @@ func Scheme() *runtime.Scheme {
 
 // NewManager builds a manager serving the pod and Instrumentation webhooks.
 func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, error) {
+	o.Injection.CollectorImage = o.CollectorImage // the sidecar's default image: the one --collector-image
 	scheme := Scheme()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
@@ -252,7 +253,7 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		return nil, err
 	}
 	if collector {
-		if err := setupCollectorController(mgr, o, log); err != nil {
+		if err := setupCollectorController(mgr, o, log, rollout); err != nil {
 			return nil, err
 		}
 	}

@@ -60,6 +60,7 @@ type PublishedConfig struct {
 func (o Options) Published() PublishedConfig {
 	p := PublishedConfig{Injection: o.Injection, Images: map[string]string{}}
 	p.Injection.Enabled = maps.Clone(o.Injection.Enabled)
+	p.Injection.CollectorImage = o.CollectorImage
 	for _, f := range imageFlags(&o.Images) {
 		p.Images[f.key] = *f.ptr
 	}

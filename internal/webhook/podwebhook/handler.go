@@ -126,6 +126,9 @@ func (h *Handler) recordEvents(pod *corev1.Pod, r instrumentation.Report) {
 }
 
 func countMutations(r instrumentation.Report) {
+	if s := r.Sidecar; s != nil {
+		mutations.WithLabelValues("sidecar", sidecarOutcome(s)).Inc()
+	}
 	switch r.Outcome {
 	case instrumentation.OutcomeNotRequested:
 		return
@@ -165,8 +168,18 @@ func (h *Handler) logReport(r instrumentation.Report) {
 			}
 		}
 	}
+	if s := r.Sidecar; s != nil {
+		kv = append(kv, "sidecar", sidecarOutcome(s), "collector", s.Collector)
+		if s.Reason != "" {
+			kv = append(kv, "sidecarReason", s.Reason)
+		}
+	}
 	switch r.Outcome {
 	case instrumentation.OutcomeNotRequested:
+		if r.Sidecar != nil {
+			h.Log.Info("pod admission", kv...)
+			return
+		}
 		h.Log.V(1).Info("pod admission", kv...)
 	case instrumentation.OutcomeError:
 		h.Log.Info("pod admitted without instrumentation", kv...)
@@ -186,4 +199,18 @@ func podName(p *corev1.Pod) string {
 		return p.Name
 	}
 	return p.GenerateName + "*"
+}
+
+// sidecarOutcome names the sidecar decision for logs and the metric's
+// outcome label.
+func sidecarOutcome(s *instrumentation.SidecarReport) string {
+	switch {
+	case s.Injected:
+		return "injected"
+	case s.Removed:
+		return "removed"
+	case s.Error:
+		return "error"
+	}
+	return "skipped"
 }

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/autotel/autotel/api/v1alpha1"
+	"github.com/autotel/autotel/api/v1beta1"
 	"github.com/autotel/autotel/internal/instrumentation"
 )
 
@@ -61,6 +62,25 @@ func (l ClientLookup) GetInstrumentation(ctx context.Context, namespace, name st
 		return nil, err
 	}
 	return &inst, nil
+}
+
+// ListCollectors lists the OpenTelemetryCollectors of one namespace from
+// the cache (the collector controller watches them all anyway).
+func (l ClientLookup) ListCollectors(ctx context.Context, namespace string) ([]v1beta1.OpenTelemetryCollector, error) {
+	var list v1beta1.OpenTelemetryCollectorList
+	if err := l.Cached.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+// GetCollector reads one OpenTelemetryCollector.
+func (l ClientLookup) GetCollector(ctx context.Context, namespace, name string) (*v1beta1.OpenTelemetryCollector, error) {
+	var c v1beta1.OpenTelemetryCollector
+	if err := l.Cached.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
 }
 
 // GetReplicaSet reads a pod's owning ReplicaSet.
