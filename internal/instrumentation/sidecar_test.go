@@ -37,7 +37,7 @@ type sidecarWant struct {
 	// env: the sidecar's env, rendered NAME=value (OTEL_CONFIG's value left out).
 	env []string
 	// args of the sidecar.
-	args []string
+	args  []string
 	image string
 	// outcome of the language part.
 	outcome Outcome
