@@ -33,6 +33,11 @@ func writeReport(w io.Writer, what string, r instrumentation.Report) {
 			}
 		}
 	}
+	if s := r.Sidecar; s != nil && s.Injected {
+		fmt.Fprintf(w, "  collector sidecar otc-container from %s (config hash %s)\n", s.Collector, s.Hash)
+	} else if s != nil && !s.Error {
+		fmt.Fprintf(w, "  collector sidecar: %s\n", s.Reason)
+	}
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "  warning %s: %s\n", warn.Reason, warn.Message)
 	}

@@ -19,17 +19,27 @@ func TestInjectSeed(t *testing.T) {
 		args   []string
 		golden string
 		report []string
+		must   []string // in the preview
 	}{
 		{
 			name:   "seed console Instrumentation and annotated Deployment",
 			args:   []string{"inject", "--ignore-cluster", "-n", "example", "-f", "../../testdata/seed/instrumentation-console.yaml", "-f", "../../testdata/seed/deployment-annotated.yaml"},
 			golden: "seed-deployment.yaml",
 			report: []string{"--ignore-cluster: using autotel's built-in defaults", "Deployment sample: instrumented", "python via example/python-instrumentation", "container sample: injected"},
+			must:   []string{"name: opentelemetry-auto-instrumentation-python", "k8s.deployment.name=sample", "OTEL_LOGS_EXPORTER\n          value: console"},
 		},
 		{
 			name:   "no Instrumentation",
 			args:   []string{"inject", "--ignore-cluster", "--report", "-n", "example", "-f", "../../testdata/seed/deployment-annotated.yaml"},
 			report: []string{"Deployment sample: NOT instrumented (error; the pod is still admitted)", "no OpenTelemetry Instrumentation instances available"},
+		},
+		{
+			name:   "collector sidecar and Python from manifests",
+			args:   []string{"inject", "--ignore-cluster", "-n", "shop", "-f", "testdata/sidecar-manifests.yaml"},
+			golden: "sidecar-deployment.yaml",
+			report: []string{"Deployment shop: instrumented", "collector sidecar otc-container from shop/sidecar", "python via shop/python"},
+			must: []string{"initContainers:\n      - args:\n        - --config=env:OTEL_CONFIG", "name: otc-container", "restartPolicy: Always",
+				"sidecar.opentelemetry.io/injected: shop.sidecar", "name: opentelemetry-auto-instrumentation-python"},
 		},
 	}
 	for _, tc := range cases {
@@ -64,7 +74,7 @@ func TestInjectSeed(t *testing.T) {
 			if !bytes.Equal(stdout.Bytes(), want) {
 				t.Errorf("output differs from %s (run with -update after checking):\n%s", path, stdout.String())
 			}
-			for _, must := range []string{"name: opentelemetry-auto-instrumentation-python", "k8s.deployment.name=sample", "OTEL_LOGS_EXPORTER\n          value: console"} {
+			for _, must := range tc.must {
 				if !strings.Contains(stdout.String(), must) {
 					t.Errorf("preview lacks %q", must)
 				}

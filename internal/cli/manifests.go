@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/autotel/autotel/api/v1alpha1"
+	"github.com/autotel/autotel/api/v1beta1"
 	"github.com/autotel/autotel/internal/instrumentation"
 	"github.com/autotel/autotel/internal/operator"
 )
@@ -67,6 +68,9 @@ func ReadManifests(r io.Reader, name string, into *Manifests) error {
 		switch o := obj.(type) {
 		case *v1alpha1.Instrumentation:
 			into.Lookup.Instrumentations = append(into.Lookup.Instrumentations, *o)
+		case *v1beta1.OpenTelemetryCollector:
+			// Resolves sidecar.opentelemetry.io/inject, as the webhook's lookup.
+			into.Lookup.Collectors = append(into.Lookup.Collectors, *o)
 		case *corev1.Namespace:
 			into.Namespaces[o.Name] = o
 		case *corev1.Secret:

@@ -132,6 +132,9 @@ func defaultNamespaces(m *Manifests, namespace string, images instrumentationweb
 		set(&m.Lookup.Instrumentations[i].ObjectMeta)
 		_ = (&instrumentationwebhook.Webhook{Images: images}).Default(context.Background(), &m.Lookup.Instrumentations[i])
 	}
+	for i := range m.Lookup.Collectors {
+		set(&m.Lookup.Collectors[i].ObjectMeta)
+	}
 	for i := range m.Lookup.ReplicaSets {
 		set(&m.Lookup.ReplicaSets[i].ObjectMeta)
 	}
