@@ -16,7 +16,7 @@ import (
 	"github.com/autotel/autotel/internal/collectorbuild"
 )
 
-// Collector sidecar injection (docs/upstream-behaviour.md §20): the
+// Collector sidecar injection (docs/upstream-behaviour.md §9): the
 // OpenTelemetry Operator's sidecar.opentelemetry.io/inject, resolved like
 // the inject-<language> annotations, adds the collector of a sidecar-mode
 // OpenTelemetryCollector to the pod before any language is injected.
