@@ -5,7 +5,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -90,11 +89,7 @@ func (r *Rollout) SetupWithManager(mgr ctrl.Manager) error {
 			if r.Unrecorded != nil {
 				reqs = r.Unrecorded.Requests(ctx, o)
 			}
-			for _, ref := range podInstrumentations(o) {
-				ns, name, _ := strings.Cut(ref, "/")
-				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
-			}
-			return reqs
+			return append(reqs, requestsFor(podInstrumentations(o))...)
 		})).
 		Complete(r)
 }
@@ -159,12 +154,20 @@ func (r *Rollout) Reconcile(ctx context.Context, req reconcile.Request) (reconci
 		}
 	}
 
+	return r.restartStale(ctx, stale, func(pod *corev1.Pod) bool { return r.optedIn(ctx, &inst, pod.Namespace) },
+		hash, fmt.Sprintf("Instrumentation %s changed (spec hash %s)", req, hash))
+}
+
+// restartStale restarts the workloads of the stale pods that opted in,
+// once per key, and says when to reconcile again: soon when the rate
+// limit deferred a restart, else at the next resync.
+func (r *Rollout) restartStale(ctx context.Context, stale []*corev1.Pod, optedIn func(*corev1.Pod) bool, key, why string) (reconcile.Result, error) {
 	var retry time.Duration
 	for _, pod := range stale {
-		if !r.optedIn(ctx, &inst, pod.Namespace) {
+		if !optedIn(pod) {
 			continue
 		}
-		wait, err := r.restartOwner(ctx, pod, hash, fmt.Sprintf("Instrumentation %s changed (spec hash %s)", req, hash))
+		wait, err := r.restartOwner(ctx, pod, key, why)
 		if err != nil {
 			return reconcile.Result{}, err
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -46,12 +45,7 @@ func (s *SidecarRollout) SetupWithManager(mgr ctrl.Manager) error {
 		Named("sidecar-rollout").
 		For(&v1beta1.OpenTelemetryCollector{}, builder.WithPredicates(sidecarMode)).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			var reqs []reconcile.Request
-			for _, ref := range podSidecarCollector(o) {
-				ns, name, _ := strings.Cut(ref, "/")
-				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
-			}
-			return reqs
+			return requestsFor(podSidecarCollector(o))
 		})).
 		Complete(s)
 }
@@ -79,29 +73,19 @@ func (s *SidecarRollout) Reconcile(ctx context.Context, req reconcile.Request) (
 	if err := r.Client.List(ctx, &pods, client.MatchingFields{sidecarIndex: req.Namespace + "/" + req.Name}); err != nil {
 		return reconcile.Result{}, fmt.Errorf("listing sidecar pods of %s: %w", req, err)
 	}
-	var retry time.Duration
+	var stale []*corev1.Pod
 	for i := range pods.Items {
 		pod := &pods.Items[i]
 		if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 			continue
 		}
-		_, podHash, _ := instrumentation.ParseSidecarConfig(pod.Annotations[instrumentation.SidecarConfigAnnotation])
-		if podHash == hash || !s.optedIn(ctx, &col, pod) {
-			continue
-		}
-		wait, err := r.restartOwner(ctx, pod, "sidecar:"+req.Namespace+"/"+req.Name+"@"+hash,
-			fmt.Sprintf("the config of OpenTelemetryCollector %s, whose sidecar the pods run, changed (config hash %s)", req, hash))
-		if err != nil {
-			return reconcile.Result{}, err
-		}
-		if wait > 0 && (retry == 0 || wait < retry) {
-			retry = wait
+		if _, podHash, _ := instrumentation.ParseSidecarConfig(pod.Annotations[instrumentation.SidecarConfigAnnotation]); podHash != hash {
+			stale = append(stale, pod)
 		}
 	}
-	if retry > 0 {
-		return reconcile.Result{RequeueAfter: retry}, nil
-	}
-	return reconcile.Result{RequeueAfter: r.Resync}, nil
+	return r.restartStale(ctx, stale, func(pod *corev1.Pod) bool { return s.optedIn(ctx, &col, pod) },
+		"sidecar:"+req.Namespace+"/"+req.Name+"@"+hash,
+		fmt.Sprintf("the config of OpenTelemetryCollector %s, whose sidecar the pods run, changed (config hash %s)", req, hash))
 }
 
 // optedIn: the collector, the pod (its workload's template) or its
@@ -115,4 +99,14 @@ func (s *SidecarRollout) optedIn(ctx context.Context, col *v1beta1.OpenTelemetry
 		return false
 	}
 	return ns.Annotations[instrumentation.RolloutAnnotation] == "true"
+}
+
+// requestsFor turns namespace/name references into reconcile requests.
+func requestsFor(refs []string) []reconcile.Request {
+	reqs := make([]reconcile.Request, 0, len(refs))
+	for _, ref := range refs {
+		ns, name, _ := strings.Cut(ref, "/")
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
+	}
+	return reqs
 }

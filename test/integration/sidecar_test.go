@@ -106,11 +106,9 @@ func TestSidecarThroughAPI(t *testing.T) {
 	// Once per change: the old pod stays (no controller-manager here), the
 	// operator keeps reconciling, the Deployment is not restarted again.
 	time.Sleep(3 * time.Second)
-	if got := deployment(t, ns, "opted").Spec.Template.Annotations[controllers.RestartedAtAnnotation]; got != first {
-		t.Errorf("restarted again for the same change: %s then %s", first, got)
-	}
-	if n := countEvents(t, ns, "opted", "InstrumentationRollout"); n != 1 {
-		t.Errorf("%d rollout events, want 1", n)
+	again, events := deployment(t, ns, "opted").Spec.Template.Annotations[controllers.RestartedAtAnnotation], countEvents(t, ns, "opted", "InstrumentationRollout")
+	if again != first || events != 1 {
+		t.Errorf("restarted again for the same change: restartedAt %s then %s, %d rollout events (want 1)", first, again, events)
 	}
 	if got := deployment(t, ns, "plain").Spec.Template.Annotations[controllers.RestartedAtAnnotation]; got != "" {
 		t.Errorf("the Deployment without opt-in was restarted at %s", got)
