@@ -82,13 +82,6 @@ func ParseSidecarConfig(v string) (collector, hash string, ok bool) {
 	return collector, hash, ok && strings.Contains(collector, "/")
 }
 
-// RequestsSidecar is true when the pod or its namespace asks for a
-// collector sidecar (any value but "false").
-func RequestsSidecar(ns *corev1.Namespace, pod *corev1.Pod) bool {
-	v := annotationValue(ns.ObjectMeta, pod.ObjectMeta, SidecarAnnotation)
-	return v != "" && !strings.EqualFold(v, "false")
-}
-
 func isSidecar(c corev1.Container) bool { return c.Name == collectorContainerName }
 
 func hasSidecar(pod *corev1.Pod) bool {

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/autotel/autotel/api/v1alpha1"
+	"github.com/autotel/autotel/api/v1beta1"
 	"github.com/autotel/autotel/internal/instrumentation"
 	"github.com/autotel/autotel/internal/operator"
 	"github.com/autotel/autotel/internal/webhook/podwebhook"
@@ -121,5 +122,45 @@ func TestHandlerOutcomes(t *testing.T) {
 	// The latency histogram has observations.
 	if n := len(series(t, "autotel_pod_webhook_duration_seconds", map[string]string{"outcome": "injected"})); n == 0 {
 		t.Errorf("no latency histogram series")
+	}
+}
+
+// TestHandlerSidecar: a pod asking only for the collector sidecar is
+// patched (the outcome of the languages is "not requested"); a failed
+// sidecar request admits the pod unchanged with a warning event; both are
+// counted under language "sidecar".
+func TestHandlerSidecar(t *testing.T) {
+	sidecarPod := func(value string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "example",
+			Annotations: map[string]string{instrumentation.SidecarAnnotation: value}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}}}
+	}
+	count := func(outcome string) float64 {
+		return counterValue(t, "autotel_pod_mutations_total", map[string]string{"language": "sidecar", "outcome": outcome})
+	}
+	h := handler(false, nil)
+	h.Lookup = &instrumentation.StaticLookup{Collectors: []v1beta1.OpenTelemetryCollector{{
+		ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: "example"}, Spec: v1beta1.OpenTelemetryCollectorSpec{Mode: v1beta1.ModeSidecar}}}}
+	before := count("injected")
+	res := h.Handle(context.Background(), podRequest(t, sidecarPod("true")))
+	if !res.Allowed || !patched(res, "/spec/initContainers") || !patched(res, "/metadata/labels") {
+		t.Fatalf("sidecar pod: allowed=%v patches=%v", res.Allowed, res.Patches)
+	}
+	if got := count("injected"); got != before+1 {
+		t.Errorf("autotel_pod_mutations_total{sidecar,injected} = %v, want %v", got, before+1)
+	}
+
+	rec := record.NewFakeRecorder(10)
+	h.Recorder = rec
+	errorsBefore := count("error")
+	res = h.Handle(context.Background(), podRequest(t, sidecarPod("missing")))
+	if !res.Allowed || len(res.Patches) != 0 {
+		t.Fatalf("a failed sidecar request must admit the pod unchanged: %+v", res)
+	}
+	if ev := <-rec.Events; !strings.Contains(ev, "SidecarInjectionFailed") || !strings.Contains(ev, "example/missing not found") {
+		t.Errorf("event = %q", ev)
+	}
+	if got := count("error"); got != errorsBefore+1 {
+		t.Errorf("autotel_pod_mutations_total{sidecar,error} = %v, want %v", got, errorsBefore+1)
 	}
 }

@@ -11,7 +11,7 @@ import (
 var (
 	mutations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "autotel_pod_mutations_total",
-		Help: "Pod admissions that asked for injection, by language and outcome (injected, skipped, error, disabled).",
+		Help: "Pod admissions that asked for injection, by language (\"sidecar\" for the collector sidecar) and outcome (injected, skipped, error, disabled; removed for the sidecar).",
 	}, []string{"language", "outcome"})
 	admissionSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "autotel_pod_webhook_duration_seconds",
