@@ -16,6 +16,10 @@ import (
 	otellog "go.opentelemetry.io/otel/log"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"go.opentelemetry.io/otel/sdk/resource"
+
+	"github.com/autotel/autotel/testkit/ports"
+	"github.com/autotel/autotel/testkit/victorialogs"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 // seedResource is the resource of the seed's Python sample app as its Loki
@@ -112,14 +116,14 @@ func TestSeedPipeline(t *testing.T) {
 	}
 	for _, name := range []string{"otlp-http", "otlp-grpc"} {
 		t.Run(name, func(t *testing.T) {
-			vl := startVictoriaLogs(t, "", "")
+			vl := victorialogs.Start(t, victoriaLogsBin)
 			c := startCollectorFile(t, "../../testdata/seed-merged.yaml", "http://127.0.0.1:13133/", "127.0.0.1:8888",
-				"MY_POD_IP=127.0.0.1", "LOKI_PUSH_ENDPOINT="+vl.pushURL())
+				"MY_POD_IP=127.0.0.1", "LOKI_PUSH_ENDPOINT="+vl.PushURL())
 			emitSeedRecord(t, senders[name](t), time.Now())
 
-			var rows []map[string]string
-			eventually(t, 20*time.Second, "the record in VictoriaLogs", func() (bool, string) {
-				rows = vl.query(t, "*")
+			var rows []victorialogs.Row
+			wait.For(t, 20*time.Second, "the record in VictoriaLogs", func() (bool, string) {
+				rows = vl.QueryT(t, "*")
 				return len(rows) > 0, fmt.Sprintf("%d rows", len(rows))
 			})
 			if len(rows) != 1 {
@@ -148,8 +152,8 @@ func TestSeedPipeline(t *testing.T) {
 // TestNativeOTLPPath is upstream's migration target: otlphttp into the
 // store's native OTLP endpoint, no Loki exporter involved.
 func TestNativeOTLPPath(t *testing.T) {
-	vl := startVictoriaLogs(t, "", "")
-	httpPort, healthPort, metricsPort := freePort(t), freePort(t), freePort(t)
+	vl := victorialogs.Start(t, victoriaLogsBin)
+	httpPort, healthPort, metricsPort := ports.Free(t), ports.Free(t), ports.Free(t)
 	cfg := fmt.Sprintf(`
 receivers:
   otlp:
@@ -168,7 +172,7 @@ service:
         - pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}
   pipelines:
     logs: {receivers: [otlp], exporters: [otlphttp]}
-`, httpPort, vl.addr, healthPort, metricsPort)
+`, httpPort, vl.Addr, healthPort, metricsPort)
 	startCollector(t, cfg, fmt.Sprintf("http://127.0.0.1:%d/", healthPort), fmt.Sprintf("127.0.0.1:%d", metricsPort))
 	exp, err := otlploghttp.New(ctxT(t), otlploghttp.WithEndpoint(fmt.Sprintf("127.0.0.1:%d", httpPort)), otlploghttp.WithInsecure())
 	if err != nil {
@@ -176,9 +180,9 @@ service:
 	}
 	emitSeedRecord(t, exp, time.Now())
 
-	var rows []map[string]string
-	eventually(t, 20*time.Second, "the record in VictoriaLogs", func() (bool, string) {
-		rows = vl.query(t, "*")
+	var rows []victorialogs.Row
+	wait.For(t, 20*time.Second, "the record in VictoriaLogs", func() (bool, string) {
+		rows = vl.QueryT(t, "*")
 		return len(rows) > 0, fmt.Sprintf("%d rows", len(rows))
 	})
 	if len(rows) != 1 {

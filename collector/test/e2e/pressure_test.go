@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
 	"github.com/autotel/autotel/collector/internal/lokipush"
+	"github.com/autotel/autotel/testkit/ports"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 // The fault tests below run the collector configuration the Helm chart
@@ -41,10 +43,10 @@ func newChartRig(t *testing.T, pushURL string) *chartRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &chartRig{httpPort: freePort(t), healthPort: freePort(t), metricsPort: freePort(t), queueDir: t.TempDir(), pushURL: pushURL}
+	r := &chartRig{httpPort: ports.Free(t), healthPort: ports.Free(t), metricsPort: ports.Free(t), queueDir: t.TempDir(), pushURL: pushURL}
 	cfg := string(raw)
 	for old, repl := range map[string]string{
-		"${env:MY_POD_IP}:4317":            fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"${env:MY_POD_IP}:4317":            fmt.Sprintf("127.0.0.1:%d", ports.Free(t)),
 		"${env:MY_POD_IP}:4318":            fmt.Sprintf("127.0.0.1:%d", r.httpPort),
 		"${env:MY_POD_IP}:13133":           fmt.Sprintf("127.0.0.1:%d", r.healthPort),
 		"port: 8888":                       fmt.Sprintf("port: %d", r.metricsPort),
@@ -204,7 +206,7 @@ func countOutcome(t *testing.T, s *lokipush.Server, tl *tally) outcome {
 func waitDelivered(t *testing.T, s *lokipush.Server, tl *tally, d time.Duration) outcome {
 	t.Helper()
 	var o outcome
-	eventually(t, d, "every acknowledged record stored", func() (bool, string) {
+	wait.For(t, d, "every acknowledged record stored", func() (bool, string) {
 		tl.mu.Lock()
 		n := len(tl.acked)
 		tl.mu.Unlock()
@@ -241,7 +243,7 @@ func killMidStream(t *testing.T, failing bool) outcome {
 	stop := make(chan struct{})
 	next := make(chan int, 1)
 	go func() { next <- rig.stream(t, tl, 0, 100, 50*time.Millisecond, stop) }()
-	eventually(t, 20*time.Second, "records acknowledged before the kill", func() (bool, string) {
+	wait.For(t, 20*time.Second, "records acknowledged before the kill", func() (bool, string) {
 		tl.mu.Lock()
 		defer tl.mu.Unlock()
 		return len(tl.acked) >= 2000, fmt.Sprint(len(tl.acked))
@@ -249,9 +251,9 @@ func killMidStream(t *testing.T, failing bool) outcome {
 	if !failing {
 		// Delivery under way: some stored, so the kill lands between
 		// what was sent and what was not.
-		eventually(t, 20*time.Second, "delivery under way", func() (bool, string) { return s.Count() > 0, "" })
+		wait.For(t, 20*time.Second, "delivery under way", func() (bool, string) { return s.Count() > 0, "" })
 	}
-	c.proc.kill()
+	c.proc.Kill()
 	close(stop)
 	seq := <-next
 	if entries, _ := os.ReadDir(rig.queueDir); len(entries) == 0 {

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/autotel/autotel/collector/internal/lokipush"
+	"github.com/autotel/autotel/testkit/ports"
 )
 
 // TestPushbackTellsSendersWhenToComeBack: with the sending queue full
@@ -31,7 +32,7 @@ func TestPushbackTellsSendersWhenToComeBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	httpPort, grpcPort, healthPort, metricsPort := freePort(t), freePort(t), freePort(t), freePort(t)
+	httpPort, grpcPort, healthPort, metricsPort := ports.Free(t), ports.Free(t), ports.Free(t), ports.Free(t)
 	cfg := fmt.Sprintf(`
 receivers:
   otlp:
