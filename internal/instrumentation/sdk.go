@@ -210,23 +210,34 @@ func (s sdkEnv) addOwnerAttributes(withUID bool, meta metav1.ObjectMeta, attrs m
 		if withUID {
 			attrs[uidKey] = string(owner.UID)
 		}
+		// A ReplicaSet's or Job's own owner names the workload.
+		var meta metav1.ObjectMeta
+		var err error
+		kind, parent := "", ""
 		switch strings.ToLower(owner.Kind) {
 		case "replicaset":
-			rs, err := s.lookup.GetReplicaSet(s.ctx, s.ns.Name, owner.Name)
-			if err != nil {
-				s.note(fmt.Sprintf("owner ReplicaSet %s/%s not readable, its Deployment is unknown: %v", s.ns.Name, owner.Name, err))
-				continue
-			}
-			s.addOwnerAttributes(withUID, rs.ObjectMeta, attrs)
+			kind, parent = "ReplicaSet", "Deployment"
+			meta, err = objectMeta(s.lookup.GetReplicaSet(s.ctx, s.ns.Name, owner.Name))
 		case "job":
-			job, err := s.lookup.GetJob(s.ctx, s.ns.Name, owner.Name)
-			if err != nil {
-				s.note(fmt.Sprintf("owner Job %s/%s not readable, its CronJob is unknown: %v", s.ns.Name, owner.Name, err))
-				continue
-			}
-			s.addOwnerAttributes(withUID, job.ObjectMeta, attrs)
+			kind, parent = "Job", "CronJob"
+			meta, err = objectMeta(s.lookup.GetJob(s.ctx, s.ns.Name, owner.Name))
+		default:
+			continue
 		}
+		if err != nil {
+			s.note(fmt.Sprintf("owner %s %s/%s not readable, its %s is unknown: %v", kind, s.ns.Name, owner.Name, parent, err))
+			continue
+		}
+		s.addOwnerAttributes(withUID, meta, attrs)
 	}
+}
+
+// objectMeta is what a typed lookup returned, as its ObjectMeta.
+func objectMeta[T interface{ GetObjectMeta() metav1.Object }](o T, err error) (metav1.ObjectMeta, error) {
+	if err != nil {
+		return metav1.ObjectMeta{}, err
+	}
+	return *o.GetObjectMeta().(*metav1.ObjectMeta), nil
 }
 
 func (s sdkEnv) note(msg string) {
