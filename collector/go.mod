@@ -249,4 +249,7 @@ require (
 // The shared test kit is a module of this repository (testkit/).
 replace github.com/autotel/autotel/testkit => ../testkit
 
+// mdatagen generates the components' metadata code (go generate). v0.147.0:
+// the module proxy serves no v0.148.0 of it (404); it builds against this
+// module's v0.148.0 core modules, which MVS keeps.
 tool go.opentelemetry.io/collector/cmd/mdatagen
