@@ -137,7 +137,8 @@ func TestFaultsAndRestart(t *testing.T) {
 
 	url := s.URL()
 	s.Stop()
-	if _, err := http.Post(url+"/v1/logs", otlpsink.Protobuf, strings.NewReader("x")); err == nil {
+	if resp, err := http.Post(url+"/v1/logs", otlpsink.Protobuf, strings.NewReader("x")); err == nil {
+		resp.Body.Close()
 		t.Fatal("a stopped sink answered")
 	}
 	if err := s.Restart(); err != nil {
@@ -189,7 +190,8 @@ func TestTLS(t *testing.T) {
 	if code, out, _ := post(t, c, s.URL()+"/v1/logs", otlpsink.Protobuf, "", []byte("tls")); code != http.StatusOK || out != "TLS" {
 		t.Fatalf("TLS export: %d %q", code, out)
 	}
-	if _, err := http.Post(s.URL()+"/v1/logs", otlpsink.Protobuf, strings.NewReader("x")); err == nil {
+	if resp, err := http.Post(s.URL()+"/v1/logs", otlpsink.Protobuf, strings.NewReader("x")); err == nil {
+		resp.Body.Close()
 		t.Fatal("a client without the CA was served")
 	}
 }

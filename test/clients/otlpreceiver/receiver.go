@@ -232,9 +232,7 @@ func (r *Receiver) MetricResources() []MetricResource {
 		for _, rm := range req.ResourceMetrics {
 			mr := MetricResource{Resource: Attributes(rm.GetResource())}
 			for _, sm := range rm.ScopeMetrics {
-				for _, m := range sm.Metrics {
-					mr.Metrics = append(mr.Metrics, m)
-				}
+				mr.Metrics = append(mr.Metrics, sm.Metrics...)
 			}
 			out = append(out, mr)
 		}
