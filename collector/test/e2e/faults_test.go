@@ -27,12 +27,10 @@ import (
 func faultConfig(t *testing.T, httpPort, healthPort, metricsPort int, pushURL, storageDir string) string {
 	t.Helper()
 	queue := "sending_queue: {enabled: true, num_consumers: 2, queue_size: 100000}"
-	ext := "[health_check]"
-	fileStorage := ""
+	var ext []string
 	if storageDir != "" {
 		queue = "sending_queue: {enabled: true, num_consumers: 2, queue_size: 100000, storage: file_storage}"
-		ext = "[health_check, file_storage]"
-		fileStorage = fmt.Sprintf("  file_storage: {directory: %s}\n", storageDir)
+		ext = append(ext, fmt.Sprintf("file_storage: {directory: %s}", storageDir))
 	}
 	return fmt.Sprintf(`
 receivers:
@@ -49,18 +47,7 @@ exporters:
     endpoint: %s
     %s
     retry_on_failure: {enabled: true, initial_interval: 100ms, max_interval: 500ms, max_elapsed_time: 0}
-extensions:
-  health_check: {endpoint: 127.0.0.1:%d}
-%sservice:
-  extensions: %s
-  telemetry:
-    logs: {level: warn}
-    metrics:
-      readers:
-        - pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}
-  pipelines:
-    logs: {receivers: [otlp], processors: [resource], exporters: [loki]}
-`, httpPort, pushURL, queue, healthPort, fileStorage, ext, metricsPort)
+`, httpPort, pushURL, queue) + serviceYAML(healthPort, metricsPort, "{receivers: [otlp], processors: [resource], exporters: [loki]}", ext...)
 }
 
 type faultRig struct {

@@ -47,17 +47,7 @@ exporters:
     default_labels_enabled: {exporter: false, job: false, instance: false, level: false}
     kubernetes_labels: {enabled: true}
     structured_metadata: {log_attributes: true}
-extensions:
-  health_check: {endpoint: 127.0.0.1:%d}
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      readers:
-        - pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}
-  pipelines:
-    logs: {receivers: [filelog], exporters: [loki]}
-`, root, vl.PushURL(), healthPort, metricsPort)
+`, root, vl.PushURL()) + serviceYAML(healthPort, metricsPort, "{receivers: [filelog], exporters: [loki]}")
 	startCollector(t, cfg, fmt.Sprintf("http://127.0.0.1:%d/", healthPort), fmt.Sprintf("127.0.0.1:%d", metricsPort))
 
 	var rows []victorialogs.Row

@@ -6,11 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/autotel/autotel/collector/internal/collectortest"
 	"github.com/autotel/autotel/testkit/proc"
 	"github.com/autotel/autotel/testkit/promtext"
 	"github.com/autotel/autotel/testkit/victorialogs"
@@ -34,15 +36,9 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 
-	collectorBin = os.Getenv("AUTOTEL_COLLECTOR_BIN")
-	if collectorBin == "" {
-		collectorBin = filepath.Join(dir, "autotel-collector")
-		build := exec.Command("go", "build", "-o", collectorBin, "../../cmd/autotel-collector")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building autotel-collector:", err)
-			return 1
-		}
+	if collectorBin, err = collectortest.CollectorBin(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	if victoriaLogsBin, err = victorialogs.Bin("../../.."); err != nil {
 		fmt.Fprintln(os.Stderr, "installing VictoriaLogs:", err)
@@ -79,6 +75,32 @@ func startCollectorFile(t *testing.T, cfgPath, healthURL, metricsAddr string, en
 		return wait.HTTPOK(healthURL), ""
 	})
 	return &collector{proc: p, healthURL: healthURL, metricsAddr: metricsAddr}
+}
+
+// serviceYAML ends a test configuration: the health check and any more
+// extensions (each one YAML line, "name: {config}"), warn-level logs,
+// Prometheus self-metrics on metricsPort, and the logs pipeline (a flow map
+// such as "{receivers: [otlp], exporters: [loki]}").
+func serviceYAML(healthPort, metricsPort int, pipeline string, extensions ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "extensions:\n  health_check: {endpoint: 127.0.0.1:%d}\n", healthPort)
+	names := []string{"health_check"}
+	for _, e := range extensions {
+		fmt.Fprintf(&b, "  %s\n", e)
+		name, _, _ := strings.Cut(e, ":")
+		names = append(names, name)
+	}
+	fmt.Fprintf(&b, `service:
+  extensions: [%s]
+  telemetry:
+    logs: {level: warn}
+    metrics:
+      readers:
+        - pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}
+  pipelines:
+    logs: %s
+`, strings.Join(names, ", "), metricsPort, pipeline)
+	return b.String()
 }
 
 // metric sums the collector's own Prometheus metric over the series whose

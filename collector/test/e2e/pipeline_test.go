@@ -162,17 +162,7 @@ receivers:
 exporters:
   otlphttp:
     endpoint: http://%s/insert/opentelemetry
-extensions:
-  health_check: {endpoint: 127.0.0.1:%d}
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      readers:
-        - pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}
-  pipelines:
-    logs: {receivers: [otlp], exporters: [otlphttp]}
-`, httpPort, vl.Addr, healthPort, metricsPort)
+`, httpPort, vl.Addr) + serviceYAML(healthPort, metricsPort, "{receivers: [otlp], exporters: [otlphttp]}")
 	startCollector(t, cfg, fmt.Sprintf("http://127.0.0.1:%d/", healthPort), fmt.Sprintf("127.0.0.1:%d", metricsPort))
 	exp, err := otlploghttp.New(ctxT(t), otlploghttp.WithEndpoint(fmt.Sprintf("127.0.0.1:%d", httpPort)), otlploghttp.WithInsecure())
 	if err != nil {

@@ -43,19 +43,7 @@ exporters:
   loki:
     endpoint: %s
     sending_queue: {enabled: true, queue_size: 1, num_consumers: 1}
-extensions:
-  health_check: {endpoint: 127.0.0.1:%d}
-  pushback: {retry_after: 9s}
-service:
-  extensions: [health_check, pushback]
-  telemetry:
-    logs: {level: warn}
-    metrics:
-      readers:
-        - pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}
-  pipelines:
-    logs: {receivers: [otlp], exporters: [loki]}
-`, httpPort, grpcPort, s.URL, healthPort, metricsPort)
+`, httpPort, grpcPort, s.URL) + serviceYAML(healthPort, metricsPort, "{receivers: [otlp], exporters: [loki]}", "pushback: {retry_after: 9s}")
 	startCollector(t, cfg, fmt.Sprintf("http://127.0.0.1:%d/", healthPort), fmt.Sprintf("127.0.0.1:%d", metricsPort))
 
 	body := seedRequest(t, 0, 10)
