@@ -195,6 +195,15 @@ func TestStoreOutageWithPersistentQueue(t *testing.T) {
 // TestPushStatusHandling drives the real collector against a Loki push
 // endpoint that answers with scripted status codes.
 func TestPushStatusHandling(t *testing.T) {
+	// failFirst answers each tenant's first n pushes with status and msg.
+	failFirst := func(n, status int, msg string) lokipush.Responder {
+		return func(_ string, i int) (int, string) {
+			if i <= n {
+				return status, msg
+			}
+			return 0, ""
+		}
+	}
 	tests := []struct {
 		name        string
 		respond     lokipush.Responder
@@ -205,33 +214,18 @@ func TestPushStatusHandling(t *testing.T) {
 		check       func(t *testing.T, s *lokipush.Server)
 	}{
 		{
-			name: "429 is retried",
-			respond: func(_ string, n int) (int, string) {
-				if n <= 2 {
-					return 429, "ingestion rate limit exceeded for user fake"
-				}
-				return 0, ""
-			},
+			name:       "429 is retried",
+			respond:    failFirst(2, 429, "ingestion rate limit exceeded for user fake"),
 			wantStored: 100,
 		},
 		{
-			name: "500 is retried",
-			respond: func(_ string, n int) (int, string) {
-				if n <= 2 {
-					return 500, "rpc error: code = DeadlineExceeded"
-				}
-				return 0, ""
-			},
+			name:       "500 is retried",
+			respond:    failFirst(2, 500, "rpc error: code = DeadlineExceeded"),
 			wantStored: 100,
 		},
 		{
-			name: "503 is retried",
-			respond: func(_ string, n int) (int, string) {
-				if n <= 3 {
-					return 503, "distributor max in-flight bytes"
-				}
-				return 0, ""
-			},
+			name:       "503 is retried",
+			respond:    failFirst(3, 503, "distributor max in-flight bytes"),
 			wantStored: 100,
 		},
 		{

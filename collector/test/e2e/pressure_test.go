@@ -220,12 +220,9 @@ func waitDelivered(t *testing.T, s *lokipush.Server, tl *tally, d time.Duration)
 	return countOutcome(t, s, tl)
 }
 
-// killMidStream streams at ~2,000 records/s, SIGKILLs the collector after
-// the first second, restarts it on the same queue folder, streams a little
-// more, lets the store work, and counts.
-func killMidStream(t *testing.T, failing bool) outcome {
-	var down atomic.Bool
-	down.Store(failing)
+// startStore starts a Loki endpoint that answers 503 while down holds.
+func startStore(t *testing.T, down *atomic.Bool) *lokipush.Server {
+	t.Helper()
 	s, err := lokipush.Start(func(string, int) (int, string) {
 		if down.Load() {
 			return http.StatusServiceUnavailable, "store unavailable"
@@ -235,6 +232,16 @@ func killMidStream(t *testing.T, failing bool) outcome {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// killMidStream streams at ~2,000 records/s, SIGKILLs the collector after
+// the first second, restarts it on the same queue folder, streams a little
+// more, lets the store work, and counts.
+func killMidStream(t *testing.T, failing bool) outcome {
+	var down atomic.Bool
+	down.Store(failing)
+	s := startStore(t, &down)
 	defer s.Close()
 	rig := newChartRig(t, s.URL)
 	c := rig.start(t)
@@ -301,15 +308,7 @@ func TestChartQueueKillStoreFailing(t *testing.T) {
 // queue (3M records) holds it all: nothing refused, nothing lost.
 func TestChartQueueOutage(t *testing.T) {
 	var down atomic.Bool
-	s, err := lokipush.Start(func(string, int) (int, string) {
-		if down.Load() {
-			return http.StatusServiceUnavailable, "store unavailable"
-		}
-		return 0, ""
-	}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := startStore(t, &down)
 	defer s.Close()
 	rig := newChartRig(t, s.URL)
 	c := rig.start(t)
