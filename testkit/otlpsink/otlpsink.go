@@ -370,3 +370,37 @@ func decompress(encoding string, body []byte) ([]byte, error) {
 	}
 	return nil, errors.New("unsupported Content-Encoding " + strconv.Quote(encoding))
 }
+
+// Answer is what an endpoint answered to Post.
+type Answer struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Post sends body to url as an exporter would (Content-Type contentType,
+// Content-Encoding encoding unless empty) with client (nil: a client with a
+// 10 s timeout), and reads the whole answer.
+func Post(client *http.Client, url, contentType, encoding string, body []byte) (Answer, error) {
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return Answer{}, fmt.Errorf("building the POST to %s: %w", url, err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	if encoding != "" {
+		req.Header.Set("Content-Encoding", encoding)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return Answer{}, fmt.Errorf("POST %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return Answer{}, fmt.Errorf("reading the answer of %s: %w", url, err)
+	}
+	return Answer{Status: resp.StatusCode, Header: resp.Header, Body: out}, nil
+}

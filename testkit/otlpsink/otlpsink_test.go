@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -53,21 +52,11 @@ func start(t *testing.T) (*otlpsink.Sink, *echo) {
 
 func post(t *testing.T, c *http.Client, url, ctype, encoding string, body []byte) (int, string, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	a, err := otlpsink.Post(c, url, ctype, encoding, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", ctype)
-	if encoding != "" {
-		req.Header.Set("Content-Encoding", encoding)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(out), resp.Header
+	return a.Status, string(a.Body), a.Header
 }
 
 func TestAcceptsBothEncodingsAndGzip(t *testing.T) {

@@ -19,16 +19,15 @@ import (
 const EnvBin = "AUTOTEL_COLLECTOR_BIN"
 
 // CollectorBin returns $AUTOTEL_COLLECTOR_BIN, or builds autotel-collector
-// into dir and returns its path (build output goes to stderr).
+// into dir and returns its path.
 func CollectorBin(dir string) (string, error) {
 	if bin := os.Getenv(EnvBin); bin != "" {
 		return bin, nil
 	}
 	bin := filepath.Join(dir, "autotel-collector")
-	build := exec.Command("go", "build", "-o", bin, "github.com/autotel/autotel/collector/cmd/autotel-collector")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("building autotel-collector (or set %s): %w", EnvBin, err)
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/autotel/autotel/collector/cmd/autotel-collector").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("building autotel-collector (or set %s): %w\n%s", EnvBin, err, out)
 	}
 	return bin, nil
 }

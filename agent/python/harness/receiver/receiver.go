@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -92,7 +93,7 @@ type Receiver struct {
 	mu        sync.Mutex
 	records   []Record
 	requests  []Request
-	rejectOne bool
+	rejectOne atomic.Bool
 	countOnly bool
 	counted   int
 }
@@ -164,11 +165,7 @@ func (r *Receiver) SetDelay(d time.Duration) { r.sink.SetDelay(d) }
 // RejectOneNext makes the next successful answer a partial success that
 // rejects one record (the records are still stored: the agent must count
 // the rejection, the test checks that it did).
-func (r *Receiver) RejectOneNext() {
-	r.mu.Lock()
-	r.rejectOne = true
-	r.mu.Unlock()
-}
+func (r *Receiver) RejectOneNext() { r.rejectOne.Store(true) }
 
 // Records returns a copy of everything received.
 func (r *Receiver) Records() []Record {
@@ -233,9 +230,8 @@ func (r *Receiver) decode(x otlpsink.Export) ([]byte, error) {
 		r.records = append(r.records, recs...)
 	}
 	r.requests = append(r.requests, Request{Header: x.Header, Records: len(recs)})
-	reject := r.rejectOne
-	r.rejectOne = false
 	r.mu.Unlock()
+	reject := r.rejectOne.Swap(false)
 
 	resp := plogotlp.NewExportResponse()
 	if reject {
