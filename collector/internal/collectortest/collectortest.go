@@ -19,17 +19,23 @@ import (
 const EnvBin = "AUTOTEL_COLLECTOR_BIN"
 
 // CollectorBin returns $AUTOTEL_COLLECTOR_BIN, or builds autotel-collector
-// into dir and returns its path.
-func CollectorBin(dir string) (string, error) {
+// into a fresh temp folder; cleanup removes that folder.
+func CollectorBin() (bin string, cleanup func(), err error) {
 	if bin := os.Getenv(EnvBin); bin != "" {
-		return bin, nil
+		return bin, func() {}, nil
 	}
-	bin := filepath.Join(dir, "autotel-collector")
+	dir, err := os.MkdirTemp("", "autotel-collector-bin-")
+	if err != nil {
+		return "", nil, fmt.Errorf("creating a folder for the collector build: %w", err)
+	}
+	cleanup = func() { _ = os.RemoveAll(dir) }
+	bin = filepath.Join(dir, "autotel-collector")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/autotel/autotel/collector/cmd/autotel-collector").CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("building autotel-collector (or set %s): %w\n%s", EnvBin, err, out)
+		cleanup()
+		return "", nil, fmt.Errorf("building autotel-collector (or set %s): %w\n%s", EnvBin, err, out)
 	}
-	return bin, nil
+	return bin, cleanup, nil
 }
 
 // Rec is one record of a mixed batch, under a resource of its own.

@@ -29,17 +29,13 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "autotel-collector-e2e-")
+	bin, cleanup, err := collectortest.CollectorBin()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-
-	if collectorBin, err = collectortest.CollectorBin(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
+	defer cleanup()
+	collectorBin = bin
 	if victoriaLogsBin, err = victorialogs.Bin("../../.."); err != nil {
 		fmt.Fprintln(os.Stderr, "installing VictoriaLogs:", err)
 		return 1

@@ -57,10 +57,12 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 
-	if collectorBin, err = collectortest.CollectorBin(dir); err != nil {
+	var cleanup func()
+	if collectorBin, cleanup, err = collectortest.CollectorBin(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	defer cleanup()
 
 	loki, err := startLoki(lokiBin, filepath.Join(dir, "loki"))
 	if err != nil {
