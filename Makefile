@@ -87,6 +87,7 @@ generate:
 verify-generated: generate
 	@git diff --exit-code -- api config || { echo "generated files are out of date: run 'make generate' and commit the result" >&2; exit 1; }
 	@test -z "$$(git ls-files --others --exclude-standard -- api config)" || { echo "untracked generated files: run 'make generate' and commit them" >&2; git ls-files --others --exclude-standard -- api config >&2; exit 1; }
+	$(MAKE) -C collector verify-generated
 
 ## vet: go vet and gofmt, then golangci-lint (operator module), shellcheck and
 ## ruff (Python agent); hack/lint-tools.sh installs the pinned linters once.

@@ -28,31 +28,33 @@ func main() {
 		usage()
 	}
 	cmd, args := os.Args[1], os.Args[2:]
-	var code int
-	var err error
-	switch cmd {
-	case "pki":
-		err = pki(args)
-	case "start":
-		err = start(args)
-	case "pid":
-		code, err = pid(args)
-	case "stop":
-		err = stop(args)
-	case "stop-shims":
-		err = stopShims(args)
-	case "status":
-		code, err = status(args)
-	case "entries":
-		err = cluster.PrintEntries(os.Stdin, os.Stdout)
-	default:
+	run, ok := commands[cmd]
+	if !ok {
 		usage()
 	}
+	code, err := run(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "autotel-cluster %s: %v\n", cmd, err)
 		os.Exit(2)
 	}
 	os.Exit(code)
+}
+
+// noCode adapts a command that only fails or succeeds.
+func noCode(f func([]string) error) func([]string) (int, error) {
+	return func(args []string) (int, error) { return 0, f(args) }
+}
+
+// commands are the subcommands; each returns its exit code (pid and status
+// answer with one) or an error.
+var commands = map[string]func([]string) (int, error){
+	"pki":        noCode(pki),
+	"start":      noCode(start),
+	"pid":        pid,
+	"stop":       noCode(stop),
+	"stop-shims": noCode(stopShims),
+	"status":     status,
+	"entries":    func([]string) (int, error) { return 0, cluster.PrintEntries(os.Stdin, os.Stdout) },
 }
 
 func usage() {

@@ -185,33 +185,28 @@ func ownerTemplate(ctx context.Context, c client.Client, pod *corev1.Pod) (*core
 		return nil, errNoTemplate
 	}
 	key := types.NamespacedName{Namespace: pod.Namespace, Name: owner.Name}
-	switch owner.Kind {
-	case "ReplicaSet":
-		var o appsv1.ReplicaSet
-		if err := c.Get(ctx, key, &o); err != nil {
-			return nil, fmt.Errorf("reading owner ReplicaSet: %w", err)
-		}
-		return &o.Spec.Template, nil
-	case "StatefulSet":
-		var o appsv1.StatefulSet
-		if err := c.Get(ctx, key, &o); err != nil {
-			return nil, fmt.Errorf("reading owner StatefulSet: %w", err)
-		}
-		return &o.Spec.Template, nil
-	case "DaemonSet":
-		var o appsv1.DaemonSet
-		if err := c.Get(ctx, key, &o); err != nil {
-			return nil, fmt.Errorf("reading owner DaemonSet: %w", err)
-		}
-		return &o.Spec.Template, nil
-	case "Job":
-		var o batchv1.Job
-		if err := c.Get(ctx, key, &o); err != nil {
-			return nil, fmt.Errorf("reading owner Job: %w", err)
-		}
-		return &o.Spec.Template, nil
+	// Each kind autotel knows, with where its pod template is once read.
+	var rs appsv1.ReplicaSet
+	var ss appsv1.StatefulSet
+	var ds appsv1.DaemonSet
+	var job batchv1.Job
+	owners := map[string]struct {
+		obj      client.Object
+		template *corev1.PodTemplateSpec
+	}{
+		"ReplicaSet":  {&rs, &rs.Spec.Template},
+		"StatefulSet": {&ss, &ss.Spec.Template},
+		"DaemonSet":   {&ds, &ds.Spec.Template},
+		"Job":         {&job, &job.Spec.Template},
 	}
-	return nil, fmt.Errorf("owner kind %s is not one autotel knows", owner.Kind)
+	o, ok := owners[owner.Kind]
+	if !ok {
+		return nil, fmt.Errorf("owner kind %s is not one autotel knows", owner.Kind)
+	}
+	if err := c.Get(ctx, key, o.obj); err != nil {
+		return nil, fmt.Errorf("reading owner %s: %w", owner.Kind, err)
+	}
+	return o.template, nil
 }
 
 // annotationOnWorkloadHint catches the most common mistake (upstream

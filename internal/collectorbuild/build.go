@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"reflect"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -441,28 +442,16 @@ func autoscaler(c *v1beta1.OpenTelemetryCollector, image string) *autoscalingv2.
 	}
 }
 
-// kindOf names an object's kind for messages and GVK-less typed objects.
-func kindOf(o client.Object) string {
-	switch o.(type) {
-	case *corev1.ConfigMap:
-		return "ConfigMap"
-	case *corev1.ServiceAccount:
-		return "ServiceAccount"
-	case *corev1.Service:
-		return "Service"
-	case *appsv1.Deployment:
-		return "Deployment"
-	case *appsv1.DaemonSet:
-		return "DaemonSet"
-	case *appsv1.StatefulSet:
-		return "StatefulSet"
-	case *policyv1.PodDisruptionBudget:
-		return "PodDisruptionBudget"
-	case *autoscalingv2.HorizontalPodAutoscaler:
-		return "HorizontalPodAutoscaler"
+// KindOf names a typed object's kind for messages and keys: typed objects
+// read from the API server carry no TypeMeta, and the Go type of every
+// Kubernetes API object is named as its kind (ConfigMap, Deployment, ...).
+func KindOf(o client.Object) string {
+	t := reflect.TypeOf(o)
+	if t == nil {
+		return "<nil>"
 	}
-	return fmt.Sprintf("%T", o)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Name()
 }
-
-// KindOf names an object's kind.
-func KindOf(o client.Object) string { return kindOf(o) }

@@ -355,31 +355,31 @@ func (r *Collector) updateStatus(ctx context.Context, c *v1beta1.OpenTelemetryCo
 	st.ObservedGeneration = c.Generation
 	st.Scale.Selector = labels.SelectorFromSet(collectorbuild.SelectorLabels(c)).String()
 	for _, o := range desired {
-		var ready, total int32
-		switch w := o.(type) {
+		var cur client.Object // read fresh: the desired object's fields must not linger
+		switch o.(type) {
 		case *appsv1.Deployment:
-			var cur appsv1.Deployment
-			if err := r.Client.Get(ctx, client.ObjectKeyFromObject(w), &cur); err != nil {
-				continue
-			}
-			ready, total = cur.Status.ReadyReplicas, cur.Status.Replicas
-			st.Scale.Replicas = ptrValue(cur.Spec.Replicas)
+			cur = &appsv1.Deployment{}
 		case *appsv1.StatefulSet:
-			var cur appsv1.StatefulSet
-			if err := r.Client.Get(ctx, client.ObjectKeyFromObject(w), &cur); err != nil {
-				continue
-			}
-			ready, total = cur.Status.ReadyReplicas, cur.Status.Replicas
-			st.Scale.Replicas = ptrValue(cur.Spec.Replicas)
+			cur = &appsv1.StatefulSet{}
 		case *appsv1.DaemonSet:
-			var cur appsv1.DaemonSet
-			if err := r.Client.Get(ctx, client.ObjectKeyFromObject(w), &cur); err != nil {
-				continue
-			}
-			ready, total = cur.Status.NumberReady, cur.Status.DesiredNumberScheduled
-			st.Scale.Replicas = total
+			cur = &appsv1.DaemonSet{}
 		default:
 			continue
+		}
+		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(o), cur); err != nil {
+			continue
+		}
+		var ready, total int32
+		switch w := cur.(type) {
+		case *appsv1.Deployment:
+			ready, total = w.Status.ReadyReplicas, w.Status.Replicas
+			st.Scale.Replicas = ptrValue(w.Spec.Replicas)
+		case *appsv1.StatefulSet:
+			ready, total = w.Status.ReadyReplicas, w.Status.Replicas
+			st.Scale.Replicas = ptrValue(w.Spec.Replicas)
+		case *appsv1.DaemonSet:
+			ready, total = w.Status.NumberReady, w.Status.DesiredNumberScheduled
+			st.Scale.Replicas = total
 		}
 		st.Scale.StatusReplicas = fmt.Sprintf("%d/%d", ready, total)
 	}

@@ -370,18 +370,13 @@ func (m *MatchConditions) recover(ctx context.Context, namespaces []*corev1.Name
 			continue
 		}
 		since := annotatedAt(ns).Add(-time.Second) // timestamps are whole seconds
-		var pods corev1.PodList
-		if err := m.Reader.List(ctx, &pods, client.InNamespace(ns.Name)); err != nil {
+		pods, err := unrecordedPods(ctx, m.Reader, ns)
+		if err != nil {
 			log.Error(err, "listing pods for window recovery", "namespace", ns.Name)
 			continue
 		}
-		for i := range pods.Items {
-			pod := &pods.Items[i]
-			if pod.DeletionTimestamp != nil || pod.CreationTimestamp.Time.Before(since) || pod.CreationTimestamp.Time.After(applied.Add(m.Settle)) ||
-				!instrumentation.RequestsInjection(ns, pod) || len(instrumentation.InjectedLanguages(pod)) > 0 {
-				continue
-			}
-			if _, seen := pod.Annotations[instrumentation.StatusAnnotation]; seen {
+		for _, pod := range pods {
+			if pod.CreationTimestamp.Time.Before(since) || pod.CreationTimestamp.Time.After(applied.Add(m.Settle)) {
 				continue
 			}
 			if !m.wouldInject(ctx, pod) {

@@ -52,22 +52,12 @@ func (m *MissedPods) Sweep(ctx context.Context) {
 		if ns.Annotations[instrumentation.RolloutAnnotation] != "true" {
 			continue
 		}
-		var pods corev1.PodList
-		if err := m.Reader.List(ctx, &pods, client.InNamespace(ns.Name)); err != nil {
+		pods, err := unrecordedPods(ctx, m.Reader, &ns)
+		if err != nil {
 			log.Error(err, "listing pods", "namespace", ns.Name)
 			continue
 		}
-		for i := range pods.Items {
-			pod := &pods.Items[i]
-			if pod.DeletionTimestamp != nil || !instrumentation.RequestsInjection(&ns, pod) {
-				continue
-			}
-			if _, seen := pod.Annotations[instrumentation.StatusAnnotation]; seen {
-				continue // the webhook decided (in an opted-in namespace it always records)
-			}
-			if len(instrumentation.InjectedLanguages(pod)) > 0 {
-				continue
-			}
+		for _, pod := range pods {
 			hash, ok := m.probe(ctx, pod)
 			if !ok {
 				continue // the webhook is still unreachable; a restart would not help
@@ -77,6 +67,27 @@ func (m *MissedPods) Sweep(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// unrecordedPods lists the namespace's pods that ask for injection, are not
+// being deleted, and show neither the webhook's recorded decision (in an
+// opted-in namespace it always records one) nor an injected agent: the pods
+// the webhook may have missed.
+func unrecordedPods(ctx context.Context, r client.Reader, ns *corev1.Namespace) ([]*corev1.Pod, error) {
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(ns.Name)); err != nil {
+		return nil, err
+	}
+	var out []*corev1.Pod
+	for i := range pods.Items {
+		pod := &pods.Items[i]
+		_, recorded := pod.Annotations[instrumentation.StatusAnnotation]
+		if pod.DeletionTimestamp == nil && !recorded && instrumentation.RequestsInjection(ns, pod) &&
+			len(instrumentation.InjectedLanguages(pod)) == 0 {
+			out = append(out, pod)
+		}
+	}
+	return out, nil
 }
 
 // probeTwin builds the pod's twin for a dry-run create: same namespace,

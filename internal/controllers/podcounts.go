@@ -51,22 +51,6 @@ func IndexUnrecorded(o client.Object) []string {
 	return []string{pod.Namespace}
 }
 
-// agentContainer is, per language, the container injection adds that runs
-// the Instrumentation's image (the image itself comes from the language
-// table's spec section).
-var agentContainer = map[instrumentation.Language]struct {
-	name string
-	init bool
-}{
-	instrumentation.Java:        {"opentelemetry-auto-instrumentation-java", true},
-	instrumentation.NodeJS:      {"opentelemetry-auto-instrumentation-nodejs", true},
-	instrumentation.Python:      {"opentelemetry-auto-instrumentation-python", true},
-	instrumentation.DotNet:      {"opentelemetry-auto-instrumentation-dotnet", true},
-	instrumentation.Go:          {"opentelemetry-auto-instrumentation", false},
-	instrumentation.ApacheHttpd: {"otel-agent-attach-apache", true},
-	instrumentation.Nginx:       {"otel-agent-attach-nginx", true},
-}
-
 // Count returns the unrecorded pods running inst and how many of them are
 // outdated.
 func (u *UnrecordedPods) Count(ctx context.Context, inst *v1alpha1.Instrumentation) (total, outdated int32, err error) {
@@ -90,8 +74,10 @@ func (u *UnrecordedPods) Count(ctx context.Context, inst *v1alpha1.Instrumentati
 					continue
 				}
 				counted = true
-				if a, ok := agentContainer[l]; ok {
-					if img := runningImage(pod, a.name, a.init); img != "" && img != specImage(l, &inst.Spec) {
+				// The agent container and its image come from the language
+				// table, as the injector uses them.
+				if a, ok := l.Agent(); ok {
+					if img := runningImage(pod, a.Name, a.Init); img != "" && img != specImage(l, &inst.Spec) {
 						stale = true
 					}
 				}

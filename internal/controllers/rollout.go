@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/autotel/autotel/api/v1alpha1"
+	"github.com/autotel/autotel/internal/collectorbuild"
 	"github.com/autotel/autotel/internal/instrumentation"
 )
 
@@ -227,7 +228,7 @@ func (r *Rollout) restartOwner(ctx context.Context, pod *corev1.Pod, key, why st
 		if apierrors.IsNotFound(err) {
 			return 0, nil
 		}
-		return 0, fmt.Errorf("restarting %s %s/%s: %w", kindOf(obj), obj.GetNamespace(), obj.GetName(), err)
+		return 0, fmt.Errorf("restarting %s %s/%s: %w", collectorbuild.KindOf(obj), obj.GetNamespace(), obj.GetName(), err)
 	}
 	r.Recorder.Event(obj, corev1.EventTypeNormal, "InstrumentationRollout", "restarted to apply instrumentation: "+why)
 	r.Log.Info("restarted workload", "namespace", obj.GetNamespace(), "name", obj.GetName(), "why", why)
@@ -261,20 +262,6 @@ func podTemplate(obj client.Object) *metav1.ObjectMeta {
 		return &o.Spec.Template.ObjectMeta
 	}
 	panic(fmt.Sprintf("podTemplate: unexpected workload %T", obj)) // workloadOf returns only these
-}
-
-// kindOf names a typed workload for messages (typed objects read from the
-// API server carry no TypeMeta).
-func kindOf(obj client.Object) string {
-	switch obj.(type) {
-	case *appsv1.Deployment:
-		return "Deployment"
-	case *appsv1.StatefulSet:
-		return "StatefulSet"
-	case *appsv1.DaemonSet:
-		return "DaemonSet"
-	}
-	return fmt.Sprintf("%T", obj)
 }
 
 // workloadOf finds the Deployment, StatefulSet or DaemonSet behind a pod;

@@ -42,9 +42,10 @@ type languageInfo struct {
 	// annotations are the extra pod/namespace annotations the injector
 	// reads (request.annotations), besides the log path.
 	annotations []string
-	// marker tells whether injection of this language is visible in a pod
-	// (an init container or sidecar it adds); nil for SDK, which adds none.
-	marker func(*corev1.Pod) bool
+	// agent is the container injection of this language adds that runs the
+	// Instrumentation's image (an init container, or Go's sidecar): it shows
+	// that a pod was injected. Zero for SDK, which adds none.
+	agent AgentContainer
 	// spec is the language's section of an Instrumentation spec; nil for
 	// SDK, which has none.
 	spec *SpecSection
@@ -54,37 +55,35 @@ type languageInfo struct {
 // Mutate applies.
 var languageTable = []languageInfo{
 	{language: Java, display: "Java", enabledByDefault: true, injector: javaInjector,
-		marker: hasInit(javaInitContainerName),
+		agent: AgentContainer{javaInitContainerName, true},
 		spec: &SpecSection{Field: "java", DefaultImage: operatorImageRepo + "java:2.30.0", RequestCPU: "50m", RequestMemory: "64Mi",
 			Image: func(i *Images) *string { return &i.Java },
 			Of: func(s *v1alpha1.InstrumentationSpec) SectionFields {
 				return SectionFields{&s.Java.Image, &s.Java.Resources, &s.Java.VolumeSpec}
 			}}},
 	{language: NodeJS, display: "NodeJS", enabledByDefault: true, injector: nodeJSInjector,
-		marker: hasInit(nodeJSInitContainerName),
+		agent: AgentContainer{nodeJSInitContainerName, true},
 		spec: &SpecSection{Field: "nodejs", DefaultImage: operatorImageRepo + "nodejs:0.78.0", RequestCPU: "50m", RequestMemory: "128Mi",
 			Image: func(i *Images) *string { return &i.NodeJS },
 			Of: func(s *v1alpha1.InstrumentationSpec) SectionFields {
 				return SectionFields{&s.NodeJS.Image, &s.NodeJS.Resources, &s.NodeJS.VolumeSpec}
 			}}},
 	{language: Python, display: "Python", enabledByDefault: true, injector: pythonInjector,
-		annotations: []string{AnnotationPythonPlatform}, marker: hasInit(pythonInitContainerName),
+		annotations: []string{AnnotationPythonPlatform}, agent: AgentContainer{pythonInitContainerName, true},
 		spec: &SpecSection{Field: "python", DefaultImage: operatorImageRepo + "python:0.64b0", RequestCPU: "50m", RequestMemory: "64Mi",
 			Image: func(i *Images) *string { return &i.Python },
 			Of: func(s *v1alpha1.InstrumentationSpec) SectionFields {
 				return SectionFields{&s.Python.Image, &s.Python.Resources, &s.Python.VolumeSpec}
 			}}},
 	{language: DotNet, display: ".NET", enabledByDefault: true, injector: dotNetInjector,
-		annotations: []string{AnnotationDotNetRuntime}, marker: hasInit(dotNetInitContainerName),
+		annotations: []string{AnnotationDotNetRuntime}, agent: AgentContainer{dotNetInitContainerName, true},
 		spec: &SpecSection{Field: "dotnet", DefaultImage: operatorImageRepo + "dotnet:1.16.0", RequestCPU: "50m", RequestMemory: "128Mi",
 			Image: func(i *Images) *string { return &i.DotNet },
 			Of: func(s *v1alpha1.InstrumentationSpec) SectionFields {
 				return SectionFields{&s.DotNet.Image, &s.DotNet.Resources, &s.DotNet.VolumeSpec}
 			}}},
 	{language: Go, display: "Go", enabledByDefault: false, injector: goInjector{},
-		marker: func(pod *corev1.Pod) bool {
-			return slices.ContainsFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == goSidecarName })
-		},
+		agent: AgentContainer{goSidecarName, false},
 		spec: &SpecSection{Field: "go", DefaultImage: "ghcr.io/open-telemetry/opentelemetry-go-instrumentation/autoinstrumentation-go:v0.24.0",
 			RequestCPU: "50m", RequestMemory: "64Mi",
 			Image: func(i *Images) *string { return &i.Go },
@@ -92,7 +91,7 @@ var languageTable = []languageInfo{
 				return SectionFields{&s.Go.Image, &s.Go.Resources, &s.Go.VolumeSpec}
 			}}},
 	{language: ApacheHttpd, display: "Apache HTTPD", enabledByDefault: true, injector: apacheInjector,
-		marker: hasInit(apacheInjector.attachContainer),
+		agent: AgentContainer{apacheInjector.attachContainer, true},
 		spec: &SpecSection{Field: "apachehttpd", DefaultImage: webServerImage, RequestCPU: "1m", RequestMemory: "128Mi",
 			Image: func(i *Images) *string { return &i.ApacheHttpd },
 			Of: func(s *v1alpha1.InstrumentationSpec) SectionFields {
@@ -105,7 +104,7 @@ var languageTable = []languageInfo{
 	// Nginx's container-names annotation differs from the pattern; upstream
 	// shipped it that way and manifests depend on it.
 	{language: Nginx, display: "Nginx", enabledByDefault: false, injector: nginxInjector,
-		containerNamesAnnotation: annotationPrefix + "inject-nginx-container-names", marker: hasInit(nginxInjector.attachContainer),
+		containerNamesAnnotation: annotationPrefix + "inject-nginx-container-names", agent: AgentContainer{nginxInjector.attachContainer, true},
 		// One agent build serves both web servers.
 		spec: &SpecSection{Field: "nginx", DefaultImage: webServerImage, RequestCPU: "1m", RequestMemory: "128Mi",
 			Image: func(i *Images) *string { return &i.Nginx },
@@ -117,8 +116,32 @@ var languageTable = []languageInfo{
 	{language: SDK, display: "SDK", enabledByDefault: true, injector: sdkOnlyInjector{}},
 }
 
-func hasInit(name string) func(*corev1.Pod) bool {
-	return func(pod *corev1.Pod) bool { return hasInitContainer(pod, name) }
+// AgentContainer names the container injection adds that runs a
+// language's agent image; Init tells an init container from a sidecar.
+type AgentContainer struct {
+	Name string
+	Init bool
+}
+
+// in reports whether pod runs the container.
+func (a AgentContainer) in(pod *corev1.Pod) bool {
+	if a.Name == "" {
+		return false
+	}
+	if a.Init {
+		return hasInitContainer(pod, a.Name)
+	}
+	return slices.ContainsFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == a.Name })
+}
+
+// Agent is the container injection of l adds that runs the
+// Instrumentation's image; false for SDK, which adds none.
+func (l Language) Agent() (AgentContainer, bool) {
+	info := l.info()
+	if info == nil || info.agent.Name == "" {
+		return AgentContainer{}, false
+	}
+	return info.agent, true
 }
 
 // Languages lists every injection kind in application order.

@@ -183,50 +183,60 @@ func (s sdkEnv) resourceMap(inst *v1alpha1.Instrumentation, pod *corev1.Pod, c *
 	return res
 }
 
+// ownerAttributeKeys are, per owner kind (lower case), the resource
+// attributes of its name and its UID.
+var ownerAttributeKeys = map[string][2]string{
+	"replicaset":  {attrReplicaSet, "k8s.replicaset.uid"},
+	"deployment":  {attrDeployment, "k8s.deployment.uid"},
+	"statefulset": {attrStatefulSet, "k8s.statefulset.uid"},
+	"daemonset":   {attrDaemonSet, "k8s.daemonset.uid"},
+	"job":         {attrJob, "k8s.job.uid"},
+	"cronjob":     {attrCronJob, "k8s.cronjob.uid"},
+}
+
 // addOwnerAttributes walks the owner chain the way workload controllers
 // build it: Deployment → ReplicaSet → Pod and CronJob → Job → Pod need an
 // API read; StatefulSet and DaemonSet own pods directly. Other owner kinds
 // (Argo Rollouts, ...) are ignored, as upstream does.
 func (s sdkEnv) addOwnerAttributes(withUID bool, meta metav1.ObjectMeta, attrs map[string]string) {
 	for _, owner := range meta.OwnerReferences {
-		nameKey, uidKey := "", ""
-		switch strings.ToLower(owner.Kind) {
-		case "replicaset":
-			nameKey, uidKey = attrReplicaSet, "k8s.replicaset.uid"
-		case "deployment":
-			nameKey, uidKey = attrDeployment, "k8s.deployment.uid"
-		case "statefulset":
-			nameKey, uidKey = attrStatefulSet, "k8s.statefulset.uid"
-		case "daemonset":
-			nameKey, uidKey = attrDaemonSet, "k8s.daemonset.uid"
-		case "job":
-			nameKey, uidKey = attrJob, "k8s.job.uid"
-		case "cronjob":
-			nameKey, uidKey = attrCronJob, "k8s.cronjob.uid"
-		default:
+		keys, ok := ownerAttributeKeys[strings.ToLower(owner.Kind)]
+		if !ok {
 			continue
 		}
+		nameKey, uidKey := keys[0], keys[1]
 		attrs[nameKey] = owner.Name
 		if withUID {
 			attrs[uidKey] = string(owner.UID)
 		}
+		// A ReplicaSet's or Job's own owner names the workload.
+		var ownerMeta metav1.ObjectMeta
+		var err error
+		kind, parent := "", ""
 		switch strings.ToLower(owner.Kind) {
 		case "replicaset":
-			rs, err := s.lookup.GetReplicaSet(s.ctx, s.ns.Name, owner.Name)
-			if err != nil {
-				s.note(fmt.Sprintf("owner ReplicaSet %s/%s not readable, its Deployment is unknown: %v", s.ns.Name, owner.Name, err))
-				continue
-			}
-			s.addOwnerAttributes(withUID, rs.ObjectMeta, attrs)
+			kind, parent = "ReplicaSet", "Deployment"
+			ownerMeta, err = objectMeta(s.lookup.GetReplicaSet(s.ctx, s.ns.Name, owner.Name))
 		case "job":
-			job, err := s.lookup.GetJob(s.ctx, s.ns.Name, owner.Name)
-			if err != nil {
-				s.note(fmt.Sprintf("owner Job %s/%s not readable, its CronJob is unknown: %v", s.ns.Name, owner.Name, err))
-				continue
-			}
-			s.addOwnerAttributes(withUID, job.ObjectMeta, attrs)
+			kind, parent = "Job", "CronJob"
+			ownerMeta, err = objectMeta(s.lookup.GetJob(s.ctx, s.ns.Name, owner.Name))
+		default:
+			continue
 		}
+		if err != nil {
+			s.note(fmt.Sprintf("owner %s %s/%s not readable, its %s is unknown: %v", kind, s.ns.Name, owner.Name, parent, err))
+			continue
+		}
+		s.addOwnerAttributes(withUID, ownerMeta, attrs)
 	}
+}
+
+// objectMeta is what a typed lookup returned, as its ObjectMeta.
+func objectMeta[T interface{ GetObjectMeta() metav1.Object }](o T, err error) (metav1.ObjectMeta, error) {
+	if err != nil {
+		return metav1.ObjectMeta{}, err
+	}
+	return *o.GetObjectMeta().(*metav1.ObjectMeta), nil
 }
 
 func (s sdkEnv) note(msg string) {

@@ -123,7 +123,7 @@ func ReadStatus(pod *corev1.Pod) (st Status, ok bool, err error) {
 func InjectedLanguages(pod *corev1.Pod) []Language {
 	var out []Language
 	for _, l := range languageTable {
-		if l.marker != nil && l.marker(pod) {
+		if l.agent.in(pod) {
 			out = append(out, l.language)
 		}
 	}

@@ -110,22 +110,17 @@ func value(m *dto.Metric) float64 {
 	return 0
 }
 
-func count(m *dto.Metric) float64 {
-	switch {
-	case m.Histogram != nil:
-		return float64(m.Histogram.GetSampleCount())
-	case m.Summary != nil:
-		return float64(m.Summary.GetSampleCount())
-	}
-	return 0
-}
+func count(m *dto.Metric) float64 { n, _ := countAndSum(m); return n }
 
-func sumOf(m *dto.Metric) float64 {
+func sumOf(m *dto.Metric) float64 { _, v := countAndSum(m); return v }
+
+// countAndSum is a histogram's or a summary's sample count and sum.
+func countAndSum(m *dto.Metric) (float64, float64) {
 	switch {
 	case m.Histogram != nil:
-		return m.Histogram.GetSampleSum()
+		return float64(m.Histogram.GetSampleCount()), m.Histogram.GetSampleSum()
 	case m.Summary != nil:
-		return m.Summary.GetSampleSum()
+		return float64(m.Summary.GetSampleCount()), m.Summary.GetSampleSum()
 	}
-	return 0
+	return 0, 0
 }

@@ -6,12 +6,13 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/autotel/autotel/collector/internal/lokilimits"
 )
 
 // Config is the loki exporter's configuration. The first four fields are the
@@ -49,40 +50,19 @@ type Config struct {
 }
 
 // LimitsConfig mirrors Loki's limits_config keys of the same names and their
-// defaults; 0 switches a check off (set it to match your Loki's limits).
+// defaults (lokilimits.Limits); 0 switches a check off (set it to match your
+// Loki's limits).
 type LimitsConfig struct {
-	// MaxLineSize is Loki's max_line_size in bytes; Loki's default "256KB"
-	// is 262144 bytes (measured: Loki 3.7.8 refuses a line of 262145).
-	MaxLineSize int `mapstructure:"max_line_size"`
+	lokilimits.Limits `mapstructure:",squash"`
 	// TruncateLongLines cuts lines over MaxLineSize (at a UTF-8 boundary)
 	// instead of dropping the record. Off by default: upstream never
 	// truncated.
 	TruncateLongLines bool `mapstructure:"truncate_long_lines"`
-	// MaxLabelNamesPerSeries is Loki's max_label_names_per_series (Loki does
-	// not count its own service_name label).
-	MaxLabelNamesPerSeries int `mapstructure:"max_label_names_per_series"`
-	// MaxLabelNameLength and MaxLabelValueLength are Loki's
-	// max_label_name_length and max_label_value_length, in bytes.
-	MaxLabelNameLength  int `mapstructure:"max_label_name_length"`
-	MaxLabelValueLength int `mapstructure:"max_label_value_length"`
-	// RejectOldSamplesMaxAge is Loki's reject_old_samples_max_age (with
-	// reject_old_samples on, Loki's default).
-	RejectOldSamplesMaxAge time.Duration `mapstructure:"reject_old_samples_max_age"`
-	// CreationGracePeriod is Loki's creation_grace_period: how far in the
-	// future a timestamp may be.
-	CreationGracePeriod time.Duration `mapstructure:"creation_grace_period"`
 }
 
-// Loki's limits_config defaults (pkg/validation/limits.go).
+// Loki's limits_config defaults.
 func defaultLimits() LimitsConfig {
-	return LimitsConfig{
-		MaxLineSize:            262144,
-		MaxLabelNamesPerSeries: 15,
-		MaxLabelNameLength:     1024,
-		MaxLabelValueLength:    2048,
-		RejectOldSamplesMaxAge: 7 * 24 * time.Hour,
-		CreationGracePeriod:    10 * time.Minute,
-	}
+	return LimitsConfig{Limits: lokilimits.Defaults()}
 }
 
 type StructuredMetadataConfig struct {

@@ -22,6 +22,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+
+	"github.com/autotel/autotel/collector/exporter/lokiexporter/internal/metadata"
 )
 
 const (
@@ -30,8 +32,6 @@ const (
 	// Loki's answer to a stream without labels when discover_service_name is
 	// off; upstream counts those records separately, and so do we.
 	missingLabelsErrorMsg = "error at least one label pair is required per stream"
-
-	scopeName = "github.com/autotel/autotel/collector/exporter/lokiexporter"
 )
 
 var (
@@ -62,11 +62,8 @@ type lokiExporter struct {
 	tr     *translator
 	client *http.Client
 
-	missingLabels metric.Int64Counter
-	dropped       metric.Int64Counter
-	skippedNames  metric.Int64Counter
-	truncated     metric.Int64Counter
-	lastLimitLog  atomic.Int64
+	telemetry    *metadata.TelemetryBuilder
+	lastLimitLog atomic.Int64
 
 	// Marshal and snappy buffers, reused across pushes: a push request is
 	// hundreds of KiB and would otherwise be garbage twice per push.
@@ -78,37 +75,14 @@ func newExporter(cfg *Config, set component.TelemetrySettings) (*lokiExporter, e
 	if err != nil {
 		return nil, err
 	}
-	meter := set.MeterProvider.Meter(scopeName)
-	missing, err := meter.Int64Counter("otelcol_lokiexporter_send_failed_due_to_missing_labels",
-		metric.WithDescription("Number of log records failed to send because labels were missing"),
-		metric.WithUnit("1"))
+	// The counters are declared in metadata.yaml and built by mdatagen's
+	// generated telemetry builder (internal/metadata), as in every
+	// collector component.
+	tb, err := metadata.NewTelemetryBuilder(set)
 	if err != nil {
-		return nil, fmt.Errorf("creating missing-labels counter: %w", err)
+		return nil, fmt.Errorf("creating the Loki exporter's counters: %w", err)
 	}
-	dropped, err := meter.Int64Counter("otelcol_lokiexporter_dropped_log_records",
-		metric.WithDescription("Log records the Loki exporter dropped for good. reason=conversion: could not be turned into a Loki entry; "+
-			"line_too_long, max_label_names_per_series, label_name_too_long, label_value_too_long, greater_than_max_sample_age, too_far_in_future: "+
-			"refused before sending by the limits.* checks (Loki's reasons of the same names); "+
-			"rejected: refused by Loki with a permanent 4xx, counted per entry from Loki's answer where it names the refused entries, "+
-			"otherwise every record of the request (an upper bound: Loki may have stored some)"),
-		metric.WithUnit("{records}"))
-	if err != nil {
-		return nil, fmt.Errorf("creating dropped-records counter: %w", err)
-	}
-	skipped, err := meter.Int64Counter("otelcol_lokiexporter_skipped_attribute_names",
-		metric.WithDescription("Attribute names (counted per record) left out of the labels (kind=label) or structured metadata (kind=structured_metadata) "+
-			"because no name Loki accepts can be made from them (e.g. only non-ASCII letters); the attribute stays in the line when the format keeps attributes"),
-		metric.WithUnit("{names}"))
-	if err != nil {
-		return nil, fmt.Errorf("creating skipped-names counter: %w", err)
-	}
-	truncated, err := meter.Int64Counter("otelcol_lokiexporter_truncated_log_records",
-		metric.WithDescription("Log records whose line was cut to limits.max_line_size (limits.truncate_long_lines)"),
-		metric.WithUnit("{records}"))
-	if err != nil {
-		return nil, fmt.Errorf("creating truncated-records counter: %w", err)
-	}
-	return &lokiExporter{cfg: cfg, set: set, tr: tr, missingLabels: missing, dropped: dropped, skippedNames: skipped, truncated: truncated}, nil
+	return &lokiExporter{cfg: cfg, set: set, tr: tr, telemetry: tb}, nil
 }
 
 func (e *lokiExporter) start(ctx context.Context, host component.Host) error {
@@ -124,6 +98,7 @@ func (e *lokiExporter) shutdown(context.Context) error {
 	if e.client != nil {
 		e.client.CloseIdleConnections()
 	}
+	e.telemetry.Shutdown()
 	return nil
 }
 
@@ -172,9 +147,9 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 				e.set.Logger.Info("Loki's answer does not say which entries it refused; counting every record of the request as rejected (an upper bound: Loki may have stored some)",
 					zap.String("tenant", tb.tenant), zap.Int("records", tb.records))
 			}
-			e.dropped.Add(ctx, int64(refused), reasonRejected)
+			e.telemetry.LokiexporterDroppedLogRecords.Add(ctx, int64(refused), reasonRejected)
 			if strings.Contains(err.Error(), missingLabelsErrorMsg) {
-				e.missingLabels.Add(ctx, int64(tb.records))
+				e.telemetry.LokiexporterSendFailedDueToMissingLabels.Add(ctx, int64(tb.records))
 			}
 			if active == 1 {
 				return err
@@ -220,20 +195,20 @@ func (e *lokiExporter) recordConversion(ctx context.Context, ld plog.Logs, conv 
 	limitDrops := 0
 	for r, n := range conv.byReason {
 		if n > 0 {
-			e.dropped.Add(ctx, int64(n), reasonAttrs[r])
+			e.telemetry.LokiexporterDroppedLogRecords.Add(ctx, int64(n), reasonAttrs[r])
 			if dropReason(r) != dropConversion {
 				limitDrops += n
 			}
 		}
 	}
 	if conv.skippedLabelNames > 0 {
-		e.skippedNames.Add(ctx, int64(conv.skippedLabelNames), kindLabel)
+		e.telemetry.LokiexporterSkippedAttributeNames.Add(ctx, int64(conv.skippedLabelNames), kindLabel)
 	}
 	if conv.skippedSMNames > 0 {
-		e.skippedNames.Add(ctx, int64(conv.skippedSMNames), kindSM)
+		e.telemetry.LokiexporterSkippedAttributeNames.Add(ctx, int64(conv.skippedSMNames), kindSM)
 	}
 	if conv.truncated > 0 {
-		e.truncated.Add(ctx, int64(conv.truncated))
+		e.telemetry.LokiexporterTruncatedLogRecords.Add(ctx, int64(conv.truncated))
 	}
 	if limitDrops == 0 {
 		return

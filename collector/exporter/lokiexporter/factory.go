@@ -12,18 +12,18 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
-)
 
-// typeStr keeps upstream's component type so existing pipelines that name
-// `loki` (and `loki/<name>`) load unchanged.
-var typeStr = component.MustNewType("loki")
+	"github.com/autotel/autotel/collector/exporter/lokiexporter/internal/metadata"
+)
 
 // NewFactory creates the factory of autotel's Loki exporter.
 func NewFactory() exporter.Factory {
 	return exporter.NewFactory(
-		typeStr,
+		// metadata.yaml keeps upstream's component type, `loki`, so existing
+		// pipelines that name `loki` (and `loki/<name>`) load unchanged.
+		metadata.Type,
 		createDefaultConfig,
-		exporter.WithLogs(createLogsExporter, component.StabilityLevelBeta),
+		exporter.WithLogs(createLogsExporter, metadata.LogsStability),
 	)
 }
 

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/autotel/autotel/collector/internal/collectortest"
 	"github.com/autotel/autotel/collector/internal/lokipush"
 )
 
@@ -94,28 +95,6 @@ func counter(t *testing.T, tel *componenttest.Telemetry, name, key, value string
 	return n
 }
 
-// rec is one record of a mixed batch.
-type rec struct {
-	res   map[string]any
-	attrs map[string]any
-	body  string
-	ts    time.Time
-}
-
-func mixedLogs(recs ...rec) plog.Logs {
-	ld := plog.NewLogs()
-	for _, r := range recs {
-		rl := ld.ResourceLogs().AppendEmpty()
-		_ = rl.Resource().Attributes().FromRaw(r.res)
-		lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
-		_ = lr.Attributes().FromRaw(r.attrs)
-		lr.Body().SetStr(r.body)
-		lr.SetTimestamp(pcommon.NewTimestampFromTime(r.ts))
-		lr.SetSeverityNumber(plog.SeverityNumberInfo)
-	}
-	return ld
-}
-
 // TestNonASCIIAttributeNameKeepsTheBatch is item 1: one record whose
 // attribute name has no ASCII letter used to make Loki refuse the whole push
 // with 500; the exporter retried until max_elapsed_time and dropped the batch,
@@ -123,11 +102,11 @@ func mixedLogs(recs ...rec) plog.Logs {
 func TestNonASCIIAttributeNameKeepsTheBatch(t *testing.T) {
 	now := time.Now()
 	batch := func() plog.Logs {
-		return mixedLogs(
-			rec{res: map[string]any{"service.name": "billing"}, body: "ok 1", ts: now},
-			rec{res: map[string]any{"service.name": "billing"}, body: "ok 2", ts: now},
-			rec{res: map[string]any{"service.name": "shop"}, body: "ok 3", ts: now},
-			rec{res: map[string]any{"service.name": "intl"}, attrs: map[string]any{"ключ": "значение", "user.id": "42"}, body: "привет", ts: now},
+		return collectortest.Logs(
+			collectortest.Rec{Res: map[string]any{"service.name": "billing"}, Body: "ok 1", TS: now},
+			collectortest.Rec{Res: map[string]any{"service.name": "billing"}, Body: "ok 2", TS: now},
+			collectortest.Rec{Res: map[string]any{"service.name": "shop"}, Body: "ok 3", TS: now},
+			collectortest.Rec{Res: map[string]any{"service.name": "intl"}, Attrs: map[string]any{"ключ": "значение", "user.id": "42"}, Body: "привет", TS: now},
 		)
 	}
 	sm := func(c *Config) { c.StructuredMetadata.LogAttributes = true }
@@ -221,15 +200,15 @@ func badBatch(now time.Time) (plog.Logs, map[string]int) {
 	}
 	many["loki.resource.labels"] = strings.Join(hint, ",") // + exporter, job, level = 18 labels
 	ok := map[string]any{"service.name": "ok"}
-	recs := []rec{
-		{res: ok, body: "v1", ts: now}, {res: ok, body: "v2", ts: now}, {res: ok, body: "v3", ts: now.Add(-time.Minute)},
-		{res: ok, body: long, ts: now}, {res: ok, body: "v4", ts: now},
-		{res: ok, body: "old1", ts: now.Add(-8 * day)}, {res: ok, body: long + "y", ts: now},
-		{res: ok, body: "old2", ts: now.Add(-30 * day)}, {res: ok, body: "v5", ts: now},
-		{res: ok, body: "future", ts: now.Add(time.Hour)},
-		{res: many, body: "w1", ts: now}, {res: many, body: "w2", ts: now},
+	recs := []collectortest.Rec{
+		{Res: ok, Body: "v1", TS: now}, {Res: ok, Body: "v2", TS: now}, {Res: ok, Body: "v3", TS: now.Add(-time.Minute)},
+		{Res: ok, Body: long, TS: now}, {Res: ok, Body: "v4", TS: now},
+		{Res: ok, Body: "old1", TS: now.Add(-8 * day)}, {Res: ok, Body: long + "y", TS: now},
+		{Res: ok, Body: "old2", TS: now.Add(-30 * day)}, {Res: ok, Body: "v5", TS: now},
+		{Res: ok, Body: "future", TS: now.Add(time.Hour)},
+		{Res: many, Body: "w1", TS: now}, {Res: many, Body: "w2", TS: now},
 	}
-	return mixedLogs(recs...), map[string]int{
+	return collectortest.Logs(recs...), map[string]int{
 		"stored": 5, "line_too_long": 2, "greater_than_max_sample_age": 2, "too_far_in_future": 1, "max_label_names_per_series": 2,
 	}
 }
@@ -287,24 +266,24 @@ func TestLimitsTable(t *testing.T) {
 	tests := []struct {
 		name       string
 		limits     func(*LimitsConfig)
-		rec        rec
+		rec        collectortest.Rec
 		wantReason string // "" = sent
 		wantLine   int    // length of the sent line, when sent
 	}{
-		{"line at the limit", nil, rec{body: strings.Repeat("a", 262144-10), ts: now}, "", 0},
-		{"line over the limit", nil, rec{body: strings.Repeat("a", 262145), ts: now}, "line_too_long", 0},
-		{"line over the limit, truncated", func(l *LimitsConfig) { l.TruncateLongLines = true; l.MaxLineSize = 100 }, rec{body: strings.Repeat("a", 500), ts: now}, "", 100},
-		{"truncation keeps UTF-8 whole", func(l *LimitsConfig) { l.TruncateLongLines = true; l.MaxLineSize = 100 }, rec{body: strings.Repeat("€", 500), ts: now}, "", 99},
-		{"line check off", func(l *LimitsConfig) { l.MaxLineSize = 0 }, rec{body: strings.Repeat("a", 300000), ts: now}, "", 300000},
-		{"too old", nil, rec{body: "x", ts: now.Add(-169 * time.Hour)}, "greater_than_max_sample_age", 0},
-		{"old but within max age", nil, rec{body: "x", ts: now.Add(-167 * time.Hour)}, "", 1},
-		{"age check off", func(l *LimitsConfig) { l.RejectOldSamplesMaxAge = 0 }, rec{body: "x", ts: now.Add(-1000 * day)}, "", 1},
-		{"too new", nil, rec{body: "x", ts: now.Add(11 * time.Minute)}, "too_far_in_future", 0},
-		{"within grace", nil, rec{body: "x", ts: now.Add(9 * time.Minute)}, "", 1},
-		{"label value too long", nil, rec{res: map[string]any{"v": strings.Repeat("v", 2049), "loki.resource.labels": "v"}, body: "x", ts: now}, "label_value_too_long", 0},
-		{"label name too long", func(l *LimitsConfig) { l.MaxLabelNameLength = 8 }, rec{res: map[string]any{"very_long_name": "v", "loki.resource.labels": "very_long_name"}, body: "x", ts: now}, "label_name_too_long", 0},
-		{"too many labels", func(l *LimitsConfig) { l.MaxLabelNamesPerSeries = 2 }, rec{res: map[string]any{"a": "1", "b": "2", "loki.resource.labels": "a,b"}, body: "x", ts: now}, "max_label_names_per_series", 0},
-		{"service_name not counted", func(l *LimitsConfig) { l.MaxLabelNamesPerSeries = 2 }, rec{res: map[string]any{"a": "1", "service_name": "1", "loki.resource.labels": "a,service_name"}, body: "x", ts: now}, "", 1},
+		{"line at the limit", nil, collectortest.Rec{Body: strings.Repeat("a", 262144-10), TS: now}, "", 0},
+		{"line over the limit", nil, collectortest.Rec{Body: strings.Repeat("a", 262145), TS: now}, "line_too_long", 0},
+		{"line over the limit, truncated", func(l *LimitsConfig) { l.TruncateLongLines = true; l.MaxLineSize = 100 }, collectortest.Rec{Body: strings.Repeat("a", 500), TS: now}, "", 100},
+		{"truncation keeps UTF-8 whole", func(l *LimitsConfig) { l.TruncateLongLines = true; l.MaxLineSize = 100 }, collectortest.Rec{Body: strings.Repeat("€", 500), TS: now}, "", 99},
+		{"line check off", func(l *LimitsConfig) { l.MaxLineSize = 0 }, collectortest.Rec{Body: strings.Repeat("a", 300000), TS: now}, "", 300000},
+		{"too old", nil, collectortest.Rec{Body: "x", TS: now.Add(-169 * time.Hour)}, "greater_than_max_sample_age", 0},
+		{"old but within max age", nil, collectortest.Rec{Body: "x", TS: now.Add(-167 * time.Hour)}, "", 1},
+		{"age check off", func(l *LimitsConfig) { l.RejectOldSamplesMaxAge = 0 }, collectortest.Rec{Body: "x", TS: now.Add(-1000 * day)}, "", 1},
+		{"too new", nil, collectortest.Rec{Body: "x", TS: now.Add(11 * time.Minute)}, "too_far_in_future", 0},
+		{"within grace", nil, collectortest.Rec{Body: "x", TS: now.Add(9 * time.Minute)}, "", 1},
+		{"label value too long", nil, collectortest.Rec{Res: map[string]any{"v": strings.Repeat("v", 2049), "loki.resource.labels": "v"}, Body: "x", TS: now}, "label_value_too_long", 0},
+		{"label name too long", func(l *LimitsConfig) { l.MaxLabelNameLength = 8 }, collectortest.Rec{Res: map[string]any{"very_long_name": "v", "loki.resource.labels": "very_long_name"}, Body: "x", TS: now}, "label_name_too_long", 0},
+		{"too many labels", func(l *LimitsConfig) { l.MaxLabelNamesPerSeries = 2 }, collectortest.Rec{Res: map[string]any{"a": "1", "b": "2", "loki.resource.labels": "a,b"}, Body: "x", TS: now}, "max_label_names_per_series", 0},
+		{"service_name not counted", func(l *LimitsConfig) { l.MaxLabelNamesPerSeries = 2 }, collectortest.Rec{Res: map[string]any{"a": "1", "service_name": "1", "loki.resource.labels": "a,service_name"}, Body: "x", TS: now}, "", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -318,7 +297,7 @@ func TestLimitsTable(t *testing.T) {
 				c.Format = "raw"
 				c.DefaultLabelsEnabled = map[string]bool{"level": false}
 			})
-			ld := mixedLogs(tt.rec, rec{body: "neighbour", ts: now})
+			ld := collectortest.Logs(tt.rec, collectortest.Rec{Body: "neighbour", TS: now})
 			if err := exp.ConsumeLogs(context.Background(), ld); err != nil {
 				t.Fatalf("ConsumeLogs: %v", err)
 			}
@@ -353,16 +332,16 @@ func TestLimitsTable(t *testing.T) {
 func TestStableInstanceLabel(t *testing.T) {
 	now := time.Now()
 	workers := func() plog.Logs {
-		var recs []rec
+		var recs []collectortest.Rec
 		for restart, pid := range []int64{4100, 4107, 4108, 5200, 5207, 5208, 6300} {
 			res := map[string]any{
 				"service.name":        "shop",
 				"service.instance.id": "shop-7d9f8-x2kq-" + strconv.FormatInt(pid, 10),
 				"process.pid":         pid,
 			}
-			recs = append(recs, rec{res: res, body: "request " + strconv.Itoa(restart), ts: now})
+			recs = append(recs, collectortest.Rec{Res: res, Body: "request " + strconv.Itoa(restart), TS: now})
 		}
-		return mixedLogs(recs...)
+		return collectortest.Logs(recs...)
 	}
 	streams := func(entries []lokipush.Entry) map[string]bool {
 		out := map[string]bool{}
@@ -459,7 +438,7 @@ func TestLimitDropsLoggedRateLimited(t *testing.T) {
 	t.Cleanup(func() { _ = e.shutdown(context.Background()) })
 	now := time.Now()
 	for range 5 {
-		ld := mixedLogs(rec{body: "old", ts: now.Add(-30 * day)}, rec{body: strings.Repeat("x", 262145), ts: now}, rec{body: "fine", ts: now})
+		ld := collectortest.Logs(collectortest.Rec{Body: "old", TS: now.Add(-30 * day)}, collectortest.Rec{Body: strings.Repeat("x", 262145), TS: now}, collectortest.Rec{Body: "fine", TS: now})
 		if err := e.pushLogs(context.Background(), ld); err != nil {
 			t.Fatal(err)
 		}
@@ -479,7 +458,7 @@ func TestLimitDropsLoggedRateLimited(t *testing.T) {
 
 	// A batch of nothing but bad records is a permanent failure that says
 	// why.
-	err = e.pushLogs(context.Background(), mixedLogs(rec{body: "old", ts: now.Add(-30 * day)}))
+	err = e.pushLogs(context.Background(), collectortest.Logs(collectortest.Rec{Body: "old", TS: now.Add(-30 * day)}))
 	if !consumererror.IsPermanent(err) || !strings.Contains(err.Error(), "dropped, 1 of them by limits") {
 		t.Errorf("all records over limits: %v", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/grafana/loki/pkg/push"
+
+	"github.com/autotel/autotel/collector/internal/lokilimits"
 )
 
 // Limits makes the endpoint validate pushes the way Grafana Loki v3 does
@@ -14,28 +16,13 @@ import (
 // status codes and bodies; RESPONSES.md beside this file lists them and
 // where each comes from. A zero field switches that check off.
 type Limits struct {
-	MaxLineSize            int
-	MaxLabelNamesPerSeries int
-	MaxLabelNameLength     int
-	MaxLabelValueLength    int
-	RejectOldSamplesMaxAge time.Duration
-	CreationGracePeriod    time.Duration
+	lokilimits.Limits
 	// Now is Loki's clock; time.Now when nil.
 	Now func() time.Time
 }
 
-// DefaultLimits are Loki's defaults (max_line_size "256KB" is 262144 bytes,
-// measured on Loki 3.7.8).
-func DefaultLimits() Limits {
-	return Limits{
-		MaxLineSize:            262144,
-		MaxLabelNamesPerSeries: 15,
-		MaxLabelNameLength:     1024,
-		MaxLabelValueLength:    2048,
-		RejectOldSamplesMaxAge: 7 * 24 * time.Hour,
-		CreationGracePeriod:    10 * time.Minute,
-	}
-}
+// DefaultLimits are Loki's defaults (lokilimits.Defaults).
+func DefaultLimits() Limits { return Limits{Limits: lokilimits.Defaults()} }
 
 // StartLoki starts an endpoint that behaves like Loki for the cases in
 // RESPONSES.md: whole-request failures store nothing; per-entry and

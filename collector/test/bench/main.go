@@ -24,7 +24,6 @@ import (
 	"io"
 	"log"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,7 +33,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -44,6 +42,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/autotel/autotel/collector/internal/lokipush"
+	"github.com/autotel/autotel/testkit/ports"
+	"github.com/autotel/autotel/testkit/proc"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 var (
@@ -531,32 +532,27 @@ func post(client *http.Client, url string, body []byte) error {
 	return nil
 }
 
+// waitFor polls cond (testkit's wait loop, every 50 ms) for at most d.
 func waitFor(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return cond()
+	ok, _ := wait.Until(d, 50*time.Millisecond, func() (bool, string) { return cond(), "" })
+	return ok
 }
 
+// running is a collector under test: a testkit process (stopped by its pid)
+// with its ports and folder.
 type running struct {
-	cmd      *exec.Cmd
+	*proc.Process
 	otlpURL  string
 	grpcAddr string
-	done     chan struct{}
 	dir      string
 }
 
 func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := ports.Pick()
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 func mustStart(bin, cfgTemplate string) *running { return mustStartIn(bin, cfgTemplate, nil) }
@@ -585,20 +581,14 @@ func mustStartIn(bin, cfgTemplate string, run *memCgroupRun, env ...string) *run
 	}
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		log.Fatalf("starting %s: %v", bin, err)
+	p, err := proc.Start(bin, cmd)
+	if err != nil {
+		log.Fatal(err)
 	}
-	r := &running{cmd: cmd, otlpURL: fmt.Sprintf("http://127.0.0.1:%d/v1/logs", otlpPort), grpcAddr: fmt.Sprintf("127.0.0.1:%d", grpcPort), done: make(chan struct{}), dir: dir}
-	go func() { _ = cmd.Wait(); logf.Close(); close(r.done) }()
+	go func() { <-p.Done(); logf.Close() }()
+	r := &running{Process: p, otlpURL: fmt.Sprintf("http://127.0.0.1:%d/v1/logs", otlpPort), grpcAddr: fmt.Sprintf("127.0.0.1:%d", grpcPort), dir: dir}
 	health := fmt.Sprintf("http://127.0.0.1:%d/", healthPort)
-	if !waitFor(30*time.Second, func() bool {
-		resp, err := http.Get(health)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}) || !r.alive() {
+	if !waitFor(30*time.Second, func() bool { return wait.HTTPOK(health) }) || !r.alive() {
 		out, _ := os.ReadFile(filepath.Join(dir, "collector.log"))
 		r.stop()
 		log.Fatalf("%s did not become healthy:\n%s", bin, out)
@@ -606,31 +596,18 @@ func mustStartIn(bin, cfgTemplate string, run *memCgroupRun, env ...string) *run
 	return r
 }
 
-func (r *running) alive() bool {
-	select {
-	case <-r.done:
-		return false
-	default:
-		return true
-	}
-}
+func (r *running) alive() bool { return !r.Exited() }
 
+// stop ends the collector by its pid (SIGTERM, then SIGKILL after 20 s) and
+// removes its folder.
 func (r *running) stop() {
-	if r.alive() {
-		_ = r.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-r.done:
-		case <-time.After(20 * time.Second):
-			_ = r.cmd.Process.Kill()
-			<-r.done
-		}
-	}
+	_ = r.Stop(20 * time.Second)
 	_ = os.RemoveAll(r.dir)
 }
 
 // cpuSeconds is the process's user+system CPU time so far.
 func (r *running) cpuSeconds() float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.Pid()))
 	if err != nil {
 		log.Fatalf("reading CPU time: %v", err)
 	}
@@ -654,7 +631,7 @@ func (r *running) peakRSS() int64 { return r.status("VmHWM:") }
 
 // status reads a kB field of /proc/<pid>/status.
 func (r *running) status(field string) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.Pid()))
 	if err != nil {
 		return -1
 	}

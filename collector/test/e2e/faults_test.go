@@ -16,6 +16,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
 	"github.com/autotel/autotel/collector/internal/lokipush"
+	"github.com/autotel/autotel/testkit/ports"
+	"github.com/autotel/autotel/testkit/proc"
+	"github.com/autotel/autotel/testkit/victorialogs"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 // faultConfig is the seed's logs pipeline (otlp -> resource -> loki) with a
@@ -23,12 +27,10 @@ import (
 func faultConfig(t *testing.T, httpPort, healthPort, metricsPort int, pushURL, storageDir string) string {
 	t.Helper()
 	queue := "sending_queue: {enabled: true, num_consumers: 2, queue_size: 100000}"
-	ext := "[health_check]"
-	fileStorage := ""
+	var ext []string
 	if storageDir != "" {
 		queue = "sending_queue: {enabled: true, num_consumers: 2, queue_size: 100000, storage: file_storage}"
-		ext = "[health_check, file_storage]"
-		fileStorage = fmt.Sprintf("  file_storage: {directory: %s}\n", storageDir)
+		ext = append(ext, fmt.Sprintf("file_storage: {directory: %s}", storageDir))
 	}
 	return fmt.Sprintf(`
 receivers:
@@ -45,18 +47,7 @@ exporters:
     endpoint: %s
     %s
     retry_on_failure: {enabled: true, initial_interval: 100ms, max_interval: 500ms, max_elapsed_time: 0}
-extensions:
-  health_check: {endpoint: 127.0.0.1:%d}
-%sservice:
-  extensions: %s
-  telemetry:
-    logs: {level: warn}
-    metrics:
-      readers:
-        - pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}
-  pipelines:
-    logs: {receivers: [otlp], processors: [resource], exporters: [loki]}
-`, httpPort, pushURL, queue, healthPort, fileStorage, ext, metricsPort)
+`, httpPort, pushURL, queue) + serviceYAML(healthPort, metricsPort, "{receivers: [otlp], processors: [resource], exporters: [loki]}", ext...)
 }
 
 type faultRig struct {
@@ -64,7 +55,7 @@ type faultRig struct {
 }
 
 func newRig(t *testing.T) faultRig {
-	return faultRig{freePort(t), freePort(t), freePort(t)}
+	return faultRig{ports.Free(t), ports.Free(t), ports.Free(t)}
 }
 
 func (r faultRig) start(t *testing.T, pushURL, storageDir string) *collector {
@@ -156,21 +147,23 @@ func seqRange(from, to int) []int {
 // comes back on the same address and data; every record acknowledged by the
 // collector is then stored exactly once.
 func TestStoreOutageWithPersistentQueue(t *testing.T) {
-	vl := startVictoriaLogs(t, "", "")
+	vl := victorialogs.Start(t, victoriaLogsBin)
 	rig := newRig(t)
-	c := rig.start(t, vl.pushURL(), t.TempDir())
+	c := rig.start(t, vl.PushURL(), t.TempDir())
 
 	for i := 0; i < 10; i++ {
 		if !rig.sendBatch(t, i*20, 20, "") {
 			t.Fatal("collector refused a batch while the store was up")
 		}
 	}
-	eventually(t, 20*time.Second, "first 200 records stored", func() (bool, string) {
-		n := len(vl.query(t, "*"))
+	wait.For(t, 20*time.Second, "first 200 records stored", func() (bool, string) {
+		n := len(vl.QueryT(t, "*"))
 		return n == 200, fmt.Sprint(n)
 	})
 
-	vl.proc.stop(t)
+	if err := vl.Proc.Stop(proc.StopGrace); err != nil {
+		t.Fatal(err)
+	}
 	for i := 10; i < 25; i++ {
 		if !rig.sendBatch(t, i*20, 20, "") {
 			t.Fatal("collector refused a batch while the store was down; the queue should absorb it")
@@ -182,18 +175,18 @@ func TestStoreOutageWithPersistentQueue(t *testing.T) {
 		t.Errorf("queue is empty while the store is down; records were not held")
 	}
 
-	vl = startVictoriaLogs(t, vl.addr, vl.dir)
+	vl = victorialogs.StartAt(t, victoriaLogsBin, vl.Addr, vl.DataDir)
 	var lines []string
-	eventually(t, 40*time.Second, "all 500 records stored", func() (bool, string) {
+	wait.For(t, 40*time.Second, "all 500 records stored", func() (bool, string) {
 		lines = lines[:0]
-		for _, row := range vl.query(t, "*") {
+		for _, row := range vl.QueryT(t, "*") {
 			lines = append(lines, row["_msg"])
 		}
 		return len(lines) >= 500, fmt.Sprint(len(lines))
 	})
 	time.Sleep(time.Second) // a late duplicate would show up now
 	lines = lines[:0]
-	for _, row := range vl.query(t, "*") {
+	for _, row := range vl.QueryT(t, "*") {
 		lines = append(lines, row["_msg"])
 	}
 	checkExactlyOnce(t, seqCounts(lines), seqRange(0, 500))
@@ -202,6 +195,15 @@ func TestStoreOutageWithPersistentQueue(t *testing.T) {
 // TestPushStatusHandling drives the real collector against a Loki push
 // endpoint that answers with scripted status codes.
 func TestPushStatusHandling(t *testing.T) {
+	// failFirst answers each tenant's first n pushes with status and msg.
+	failFirst := func(n, status int, msg string) lokipush.Responder {
+		return func(_ string, i int) (int, string) {
+			if i <= n {
+				return status, msg
+			}
+			return 0, ""
+		}
+	}
 	tests := []struct {
 		name        string
 		respond     lokipush.Responder
@@ -212,33 +214,18 @@ func TestPushStatusHandling(t *testing.T) {
 		check       func(t *testing.T, s *lokipush.Server)
 	}{
 		{
-			name: "429 is retried",
-			respond: func(_ string, n int) (int, string) {
-				if n <= 2 {
-					return 429, "ingestion rate limit exceeded for user fake"
-				}
-				return 0, ""
-			},
+			name:       "429 is retried",
+			respond:    failFirst(2, 429, "ingestion rate limit exceeded for user fake"),
 			wantStored: 100,
 		},
 		{
-			name: "500 is retried",
-			respond: func(_ string, n int) (int, string) {
-				if n <= 2 {
-					return 500, "rpc error: code = DeadlineExceeded"
-				}
-				return 0, ""
-			},
+			name:       "500 is retried",
+			respond:    failFirst(2, 500, "rpc error: code = DeadlineExceeded"),
 			wantStored: 100,
 		},
 		{
-			name: "503 is retried",
-			respond: func(_ string, n int) (int, string) {
-				if n <= 3 {
-					return 503, "distributor max in-flight bytes"
-				}
-				return 0, ""
-			},
+			name:       "503 is retried",
+			respond:    failFirst(3, 503, "distributor max in-flight bytes"),
 			wantStored: 100,
 		},
 		{
@@ -288,7 +275,7 @@ func TestPushStatusHandling(t *testing.T) {
 					t.Fatal("batch refused")
 				}
 			}
-			eventually(t, 20*time.Second, "the exporter to finish", func() (bool, string) {
+			wait.For(t, 20*time.Second, "the exporter to finish", func() (bool, string) {
 				done := c.metric(t, "otelcol_exporter_sent_log_records", `exporter="loki"`) +
 					c.metric(t, "otelcol_exporter_send_failed_log_records", `exporter="loki"`)
 				return done >= 100, fmt.Sprint(done)
@@ -388,10 +375,10 @@ func TestCollectorRestartKeepsQueuedRecords(t *testing.T) {
 			time.Sleep(20 * time.Millisecond) // a steady stream, not one burst
 		}
 	}()
-	eventually(t, 10*time.Second, "streaming to be under way", func() (bool, string) {
+	wait.For(t, 10*time.Second, "streaming to be under way", func() (bool, string) {
 		return sentDuring.Load() >= 5, ""
 	})
-	c.proc.kill()
+	c.proc.Kill()
 	<-done
 	acked = append(acked, during...)
 	if len(during) == 300 {
@@ -407,7 +394,7 @@ func TestCollectorRestartKeepsQueuedRecords(t *testing.T) {
 	rig.start(t, s.URL, storage)
 	stream(600, 700)
 	down.Store(false)
-	eventually(t, 40*time.Second, "all acknowledged records stored", func() (bool, string) {
+	wait.For(t, 40*time.Second, "all acknowledged records stored", func() (bool, string) {
 		counts := seqCounts(linesOf(s.Entries()))
 		missing := 0
 		for _, i := range acked {

@@ -7,6 +7,10 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/autotel/autotel/testkit/ports"
+	"github.com/autotel/autotel/testkit/victorialogs"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 // TestContainerStdoutWithKubernetesLabels covers what the seed could not
@@ -14,7 +18,7 @@ import (
 // read by filelog, labelled by the exporter's kubernetes_labels option (no
 // resource processor) and with record attributes sent as structured metadata.
 func TestContainerStdoutWithKubernetesLabels(t *testing.T) {
-	vl := startVictoriaLogs(t, "", "")
+	vl := victorialogs.Start(t, victoriaLogsBin)
 	root := t.TempDir()
 	podDir := filepath.Join(root, "var/log/pods/example_sample-656f58b97c-9mr6d_0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b/sample")
 	if err := os.MkdirAll(podDir, 0o755); err != nil {
@@ -27,7 +31,7 @@ func TestContainerStdoutWithKubernetesLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	healthPort, metricsPort := freePort(t), freePort(t)
+	healthPort, metricsPort := ports.Free(t), ports.Free(t)
 	cfg := fmt.Sprintf(`
 receivers:
   filelog:
@@ -43,22 +47,12 @@ exporters:
     default_labels_enabled: {exporter: false, job: false, instance: false, level: false}
     kubernetes_labels: {enabled: true}
     structured_metadata: {log_attributes: true}
-extensions:
-  health_check: {endpoint: 127.0.0.1:%d}
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      readers:
-        - pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}
-  pipelines:
-    logs: {receivers: [filelog], exporters: [loki]}
-`, root, vl.pushURL(), healthPort, metricsPort)
+`, root, vl.PushURL()) + serviceYAML(healthPort, metricsPort, "{receivers: [filelog], exporters: [loki]}")
 	startCollector(t, cfg, fmt.Sprintf("http://127.0.0.1:%d/", healthPort), fmt.Sprintf("127.0.0.1:%d", metricsPort))
 
-	var rows []map[string]string
-	eventually(t, 20*time.Second, "both lines in VictoriaLogs", func() (bool, string) {
-		rows = vl.query(t, "* | sort by (_time)")
+	var rows []victorialogs.Row
+	wait.For(t, 20*time.Second, "both lines in VictoriaLogs", func() (bool, string) {
+		rows = vl.QueryT(t, "* | sort by (_time)")
 		return len(rows) >= 2, fmt.Sprintf("%d rows", len(rows))
 	})
 	if len(rows) != 2 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,10 @@ import (
 	otellog "go.opentelemetry.io/otel/log"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"go.opentelemetry.io/otel/sdk/resource"
+
+	"github.com/autotel/autotel/testkit/ports"
+	"github.com/autotel/autotel/testkit/victorialogs"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 // seedResource is the resource of the seed's Python sample app as its Loki
@@ -77,33 +82,33 @@ func seedLine(t *testing.T) string {
 	return b.String()
 }
 
-// labelFields are the fields VictoriaLogs stores for a Loki stream's labels.
-func labelFields(row map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range row {
-		switch k {
-		case "_msg", "_time", "_stream", "_stream_id":
-		default:
-			out[k] = v
-		}
-	}
-	return out
-}
-
 // TestSeedPipeline runs the seed's own collector configuration (Helm-merged,
 // testdata/seed-merged.yaml) unchanged except for the Loki endpoint, and
 // checks the stored stream and line are those the seed observed in Loki.
 func TestSeedPipeline(t *testing.T) {
+	// The seed's configuration, on free ports instead of the chart's fixed
+	// ones (another collector on this machine may hold those).
+	seed, err := os.ReadFile("../../testdata/seed-merged.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcPort, httpPort, healthPort, metricsPort := ports.Free(t), ports.Free(t), ports.Free(t), ports.Free(t)
+	cfg := strings.NewReplacer(
+		"${env:MY_POD_IP}:4317", fmt.Sprintf("127.0.0.1:%d", grpcPort),
+		"${env:MY_POD_IP}:4318", fmt.Sprintf("127.0.0.1:%d", httpPort),
+		"${env:MY_POD_IP}:13133", fmt.Sprintf("127.0.0.1:%d", healthPort),
+		"port: 8888", fmt.Sprintf("port: %d", metricsPort),
+	).Replace(string(seed))
 	senders := map[string]func(t *testing.T) sdklog.Exporter{
 		"otlp-http": func(t *testing.T) sdklog.Exporter {
-			exp, err := otlploghttp.New(ctxT(t), otlploghttp.WithEndpoint("127.0.0.1:4318"), otlploghttp.WithInsecure())
+			exp, err := otlploghttp.New(ctxT(t), otlploghttp.WithEndpoint(fmt.Sprintf("127.0.0.1:%d", httpPort)), otlploghttp.WithInsecure())
 			if err != nil {
 				t.Fatal(err)
 			}
 			return exp
 		},
 		"otlp-grpc": func(t *testing.T) sdklog.Exporter {
-			exp, err := otlploggrpc.New(ctxT(t), otlploggrpc.WithEndpoint("127.0.0.1:4317"), otlploggrpc.WithInsecure())
+			exp, err := otlploggrpc.New(ctxT(t), otlploggrpc.WithEndpoint(fmt.Sprintf("127.0.0.1:%d", grpcPort)), otlploggrpc.WithInsecure())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,14 +117,14 @@ func TestSeedPipeline(t *testing.T) {
 	}
 	for _, name := range []string{"otlp-http", "otlp-grpc"} {
 		t.Run(name, func(t *testing.T) {
-			vl := startVictoriaLogs(t, "", "")
-			c := startCollectorFile(t, "../../testdata/seed-merged.yaml", "http://127.0.0.1:13133/", "127.0.0.1:8888",
-				"MY_POD_IP=127.0.0.1", "LOKI_PUSH_ENDPOINT="+vl.pushURL())
+			vl := victorialogs.Start(t, victoriaLogsBin)
+			c := startCollector(t, cfg, fmt.Sprintf("http://127.0.0.1:%d/", healthPort), fmt.Sprintf("127.0.0.1:%d", metricsPort),
+				"MY_POD_IP=127.0.0.1", "LOKI_PUSH_ENDPOINT="+vl.PushURL())
 			emitSeedRecord(t, senders[name](t), time.Now())
 
-			var rows []map[string]string
-			eventually(t, 20*time.Second, "the record in VictoriaLogs", func() (bool, string) {
-				rows = vl.query(t, "*")
+			var rows []victorialogs.Row
+			wait.For(t, 20*time.Second, "the record in VictoriaLogs", func() (bool, string) {
+				rows = vl.QueryT(t, "*")
 				return len(rows) > 0, fmt.Sprintf("%d rows", len(rows))
 			})
 			if len(rows) != 1 {
@@ -135,7 +140,7 @@ func TestSeedPipeline(t *testing.T) {
 				// upstream treats as enabled.
 				"instance": "example.sample-656f58b97c-9mr6d.sample", "level": "INFO",
 			}
-			if got := labelFields(rows[0]); !reflect.DeepEqual(got, wantLabels) {
+			if got := rows[0].Labels(); !reflect.DeepEqual(got, wantLabels) {
 				t.Errorf("stored labels\ngot  %v\nwant %v", got, wantLabels)
 			}
 			if n := c.metric(t, "otelcol_exporter_sent_log_records", `exporter="loki"`); n != 1 {
@@ -148,8 +153,8 @@ func TestSeedPipeline(t *testing.T) {
 // TestNativeOTLPPath is upstream's migration target: otlphttp into the
 // store's native OTLP endpoint, no Loki exporter involved.
 func TestNativeOTLPPath(t *testing.T) {
-	vl := startVictoriaLogs(t, "", "")
-	httpPort, healthPort, metricsPort := freePort(t), freePort(t), freePort(t)
+	vl := victorialogs.Start(t, victoriaLogsBin)
+	httpPort, healthPort, metricsPort := ports.Free(t), ports.Free(t), ports.Free(t)
 	cfg := fmt.Sprintf(`
 receivers:
   otlp:
@@ -158,17 +163,7 @@ receivers:
 exporters:
   otlphttp:
     endpoint: http://%s/insert/opentelemetry
-extensions:
-  health_check: {endpoint: 127.0.0.1:%d}
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      readers:
-        - pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}
-  pipelines:
-    logs: {receivers: [otlp], exporters: [otlphttp]}
-`, httpPort, vl.addr, healthPort, metricsPort)
+`, httpPort, vl.Addr) + serviceYAML(healthPort, metricsPort, "{receivers: [otlp], exporters: [otlphttp]}")
 	startCollector(t, cfg, fmt.Sprintf("http://127.0.0.1:%d/", healthPort), fmt.Sprintf("127.0.0.1:%d", metricsPort))
 	exp, err := otlploghttp.New(ctxT(t), otlploghttp.WithEndpoint(fmt.Sprintf("127.0.0.1:%d", httpPort)), otlploghttp.WithInsecure())
 	if err != nil {
@@ -176,9 +171,9 @@ service:
 	}
 	emitSeedRecord(t, exp, time.Now())
 
-	var rows []map[string]string
-	eventually(t, 20*time.Second, "the record in VictoriaLogs", func() (bool, string) {
-		rows = vl.query(t, "*")
+	var rows []victorialogs.Row
+	wait.For(t, 20*time.Second, "the record in VictoriaLogs", func() (bool, string) {
+		rows = vl.QueryT(t, "*")
 		return len(rows) > 0, fmt.Sprintf("%d rows", len(rows))
 	})
 	if len(rows) != 1 {

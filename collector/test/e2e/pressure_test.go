@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
 	"github.com/autotel/autotel/collector/internal/lokipush"
+	"github.com/autotel/autotel/testkit/ports"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 // The fault tests below run the collector configuration the Helm chart
@@ -41,10 +43,10 @@ func newChartRig(t *testing.T, pushURL string) *chartRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &chartRig{httpPort: freePort(t), healthPort: freePort(t), metricsPort: freePort(t), queueDir: t.TempDir(), pushURL: pushURL}
+	r := &chartRig{httpPort: ports.Free(t), healthPort: ports.Free(t), metricsPort: ports.Free(t), queueDir: t.TempDir(), pushURL: pushURL}
 	cfg := string(raw)
 	for old, repl := range map[string]string{
-		"${env:MY_POD_IP}:4317":            fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"${env:MY_POD_IP}:4317":            fmt.Sprintf("127.0.0.1:%d", ports.Free(t)),
 		"${env:MY_POD_IP}:4318":            fmt.Sprintf("127.0.0.1:%d", r.httpPort),
 		"${env:MY_POD_IP}:13133":           fmt.Sprintf("127.0.0.1:%d", r.healthPort),
 		"port: 8888":                       fmt.Sprintf("port: %d", r.metricsPort),
@@ -204,7 +206,7 @@ func countOutcome(t *testing.T, s *lokipush.Server, tl *tally) outcome {
 func waitDelivered(t *testing.T, s *lokipush.Server, tl *tally, d time.Duration) outcome {
 	t.Helper()
 	var o outcome
-	eventually(t, d, "every acknowledged record stored", func() (bool, string) {
+	wait.For(t, d, "every acknowledged record stored", func() (bool, string) {
 		tl.mu.Lock()
 		n := len(tl.acked)
 		tl.mu.Unlock()
@@ -218,12 +220,9 @@ func waitDelivered(t *testing.T, s *lokipush.Server, tl *tally, d time.Duration)
 	return countOutcome(t, s, tl)
 }
 
-// killMidStream streams at ~2,000 records/s, SIGKILLs the collector after
-// the first second, restarts it on the same queue folder, streams a little
-// more, lets the store work, and counts.
-func killMidStream(t *testing.T, failing bool) outcome {
-	var down atomic.Bool
-	down.Store(failing)
+// startStore starts a Loki endpoint that answers 503 while down holds.
+func startStore(t *testing.T, down *atomic.Bool) *lokipush.Server {
+	t.Helper()
 	s, err := lokipush.Start(func(string, int) (int, string) {
 		if down.Load() {
 			return http.StatusServiceUnavailable, "store unavailable"
@@ -233,6 +232,16 @@ func killMidStream(t *testing.T, failing bool) outcome {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// killMidStream streams at ~2,000 records/s, SIGKILLs the collector after
+// the first second, restarts it on the same queue folder, streams a little
+// more, lets the store work, and counts.
+func killMidStream(t *testing.T, failing bool) outcome {
+	var down atomic.Bool
+	down.Store(failing)
+	s := startStore(t, &down)
 	defer s.Close()
 	rig := newChartRig(t, s.URL)
 	c := rig.start(t)
@@ -241,7 +250,7 @@ func killMidStream(t *testing.T, failing bool) outcome {
 	stop := make(chan struct{})
 	next := make(chan int, 1)
 	go func() { next <- rig.stream(t, tl, 0, 100, 50*time.Millisecond, stop) }()
-	eventually(t, 20*time.Second, "records acknowledged before the kill", func() (bool, string) {
+	wait.For(t, 20*time.Second, "records acknowledged before the kill", func() (bool, string) {
 		tl.mu.Lock()
 		defer tl.mu.Unlock()
 		return len(tl.acked) >= 2000, fmt.Sprint(len(tl.acked))
@@ -249,9 +258,9 @@ func killMidStream(t *testing.T, failing bool) outcome {
 	if !failing {
 		// Delivery under way: some stored, so the kill lands between
 		// what was sent and what was not.
-		eventually(t, 20*time.Second, "delivery under way", func() (bool, string) { return s.Count() > 0, "" })
+		wait.For(t, 20*time.Second, "delivery under way", func() (bool, string) { return s.Count() > 0, "" })
 	}
-	c.proc.kill()
+	c.proc.Kill()
 	close(stop)
 	seq := <-next
 	if entries, _ := os.ReadDir(rig.queueDir); len(entries) == 0 {
@@ -299,15 +308,7 @@ func TestChartQueueKillStoreFailing(t *testing.T) {
 // queue (3M records) holds it all: nothing refused, nothing lost.
 func TestChartQueueOutage(t *testing.T) {
 	var down atomic.Bool
-	s, err := lokipush.Start(func(string, int) (int, string) {
-		if down.Load() {
-			return http.StatusServiceUnavailable, "store unavailable"
-		}
-		return 0, ""
-	}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := startStore(t, &down)
 	defer s.Close()
 	rig := newChartRig(t, s.URL)
 	c := rig.start(t)

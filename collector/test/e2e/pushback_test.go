@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/autotel/autotel/collector/internal/lokipush"
+	"github.com/autotel/autotel/testkit/ports"
 )
 
 // TestPushbackTellsSendersWhenToComeBack: with the sending queue full
@@ -31,7 +32,7 @@ func TestPushbackTellsSendersWhenToComeBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	httpPort, grpcPort, healthPort, metricsPort := freePort(t), freePort(t), freePort(t), freePort(t)
+	httpPort, grpcPort, healthPort, metricsPort := ports.Free(t), ports.Free(t), ports.Free(t), ports.Free(t)
 	cfg := fmt.Sprintf(`
 receivers:
   otlp:
@@ -42,19 +43,7 @@ exporters:
   loki:
     endpoint: %s
     sending_queue: {enabled: true, queue_size: 1, num_consumers: 1}
-extensions:
-  health_check: {endpoint: 127.0.0.1:%d}
-  pushback: {retry_after: 9s}
-service:
-  extensions: [health_check, pushback]
-  telemetry:
-    logs: {level: warn}
-    metrics:
-      readers:
-        - pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}
-  pipelines:
-    logs: {receivers: [otlp], exporters: [loki]}
-`, httpPort, grpcPort, s.URL, healthPort, metricsPort)
+`, httpPort, grpcPort, s.URL) + serviceYAML(healthPort, metricsPort, "{receivers: [otlp], exporters: [loki]}", "pushback: {retry_after: 9s}")
 	startCollector(t, cfg, fmt.Sprintf("http://127.0.0.1:%d/", healthPort), fmt.Sprintf("127.0.0.1:%d", metricsPort))
 
 	body := seedRequest(t, 0, 10)

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
+	"github.com/autotel/autotel/collector/internal/collectortest"
 	kitports "github.com/autotel/autotel/testkit/ports"
 	"github.com/autotel/autotel/testkit/proc"
 	"github.com/autotel/autotel/testkit/promtext"
@@ -56,16 +57,12 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 
-	collectorBin = os.Getenv("AUTOTEL_COLLECTOR_BIN")
-	if collectorBin == "" {
-		collectorBin = filepath.Join(dir, "autotel-collector")
-		build := exec.Command("go", "build", "-o", collectorBin, "../../cmd/autotel-collector")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building autotel-collector:", err)
-			return 1
-		}
+	var cleanup func()
+	if collectorBin, cleanup, err = collectortest.CollectorBin(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
+	defer cleanup()
 
 	loki, err := startLoki(lokiBin, filepath.Join(dir, "loki"))
 	if err != nil {

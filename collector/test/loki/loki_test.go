@@ -10,34 +10,13 @@ import (
 	"time"
 
 	"github.com/grafana/loki/pkg/push"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/autotel/autotel/collector/internal/collectortest"
 	"github.com/autotel/autotel/testkit/wait"
 )
 
 func runID() string { return strconv.FormatInt(time.Now().UnixNano(), 36) }
-
-type rec struct {
-	res   map[string]any
-	attrs map[string]any
-	body  string
-	ts    time.Time
-}
-
-func logs(recs ...rec) plog.Logs {
-	ld := plog.NewLogs()
-	for _, r := range recs {
-		rl := ld.ResourceLogs().AppendEmpty()
-		_ = rl.Resource().Attributes().FromRaw(r.res)
-		lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
-		_ = lr.Attributes().FromRaw(r.attrs)
-		lr.Body().SetStr(r.body)
-		lr.SetTimestamp(pcommon.NewTimestampFromTime(r.ts))
-		lr.SetSeverityNumber(plog.SeverityNumberInfo)
-	}
-	return ld
-}
 
 // (a) A non-ASCII attribute name in structured metadata no longer loses the
 // batch.
@@ -66,11 +45,11 @@ func TestNonASCIIStructuredMetadataName(t *testing.T) {
 
 	t.Run("after", func(t *testing.T) {
 		c := startCollector(t, "structured_metadata: {log_attributes: true}")
-		c.send(t, logs(
-			rec{res: map[string]any{"service.name": "billing-" + run}, body: "ok 1", ts: now},
-			rec{res: map[string]any{"service.name": "billing-" + run}, body: "ok 2", ts: now},
-			rec{res: map[string]any{"service.name": "shop-" + run}, body: "ok 3", ts: now},
-			rec{res: map[string]any{"service.name": "intl-" + run}, attrs: map[string]any{"ключ": "значение", "user.id": "42"}, body: "привет", ts: now},
+		c.send(t, collectortest.Logs(
+			collectortest.Rec{Res: map[string]any{"service.name": "billing-" + run}, Body: "ok 1", TS: now},
+			collectortest.Rec{Res: map[string]any{"service.name": "billing-" + run}, Body: "ok 2", TS: now},
+			collectortest.Rec{Res: map[string]any{"service.name": "shop-" + run}, Body: "ok 3", TS: now},
+			collectortest.Rec{Res: map[string]any{"service.name": "intl-" + run}, Attrs: map[string]any{"ключ": "значение", "user.id": "42"}, Body: "привет", TS: now},
 		))
 		sel := fmt.Sprintf(`{job=~".*-%s"}`, run)
 		var got []entry
@@ -112,13 +91,13 @@ func badBatch(run string, now time.Time) (plog.Logs, string) {
 		hint = append(hint, k)
 	}
 	wide["loki.resource.labels"] = strings.Join(hint, ",")
-	return logs(
-		rec{res: ok, body: "v1", ts: now}, rec{res: ok, body: "v2", ts: now}, rec{res: ok, body: "v3", ts: now.Add(-time.Minute)},
-		rec{res: ok, body: long, ts: now}, rec{res: ok, body: "v4", ts: now},
-		rec{res: ok, body: "old1", ts: now.Add(-8 * 24 * time.Hour)}, rec{res: ok, body: long + "y", ts: now},
-		rec{res: ok, body: "old2", ts: now.Add(-30 * 24 * time.Hour)}, rec{res: ok, body: "v5", ts: now},
-		rec{res: ok, body: "future", ts: now.Add(time.Hour)},
-		rec{res: wide, body: "w1", ts: now}, rec{res: wide, body: "w2", ts: now},
+	return collectortest.Logs(
+		collectortest.Rec{Res: ok, Body: "v1", TS: now}, collectortest.Rec{Res: ok, Body: "v2", TS: now}, collectortest.Rec{Res: ok, Body: "v3", TS: now.Add(-time.Minute)},
+		collectortest.Rec{Res: ok, Body: long, TS: now}, collectortest.Rec{Res: ok, Body: "v4", TS: now},
+		collectortest.Rec{Res: ok, Body: "old1", TS: now.Add(-8 * 24 * time.Hour)}, collectortest.Rec{Res: ok, Body: long + "y", TS: now},
+		collectortest.Rec{Res: ok, Body: "old2", TS: now.Add(-30 * 24 * time.Hour)}, collectortest.Rec{Res: ok, Body: "v5", TS: now},
+		collectortest.Rec{Res: ok, Body: "future", TS: now.Add(time.Hour)},
+		collectortest.Rec{Res: wide, Body: "w1", TS: now}, collectortest.Rec{Res: wide, Body: "w2", TS: now},
 	), fmt.Sprintf(`{job=~"(ok|wide)-%s"}`, run)
 }
 
@@ -208,15 +187,15 @@ func TestPreChecksPerReason(t *testing.T) {
 func TestPreForkServerOneStream(t *testing.T) {
 	run := runID()
 	workers := func(service string) plog.Logs {
-		var recs []rec
+		var recs []collectortest.Rec
 		for i, pid := range []int64{4100, 4107, 4108, 5200, 5207, 5208, 6300} {
-			recs = append(recs, rec{res: map[string]any{
+			recs = append(recs, collectortest.Rec{Res: map[string]any{
 				"service.name":        service,
 				"service.instance.id": service + "-7d9f8-x2kq-" + strconv.FormatInt(pid, 10),
 				"process.pid":         pid,
-			}, body: "request " + strconv.Itoa(i), ts: time.Now()})
+			}, Body: "request " + strconv.Itoa(i), TS: time.Now()})
 		}
-		return logs(recs...)
+		return collectortest.Logs(recs...)
 	}
 	for _, tt := range []struct {
 		name, extra, service string

@@ -4,19 +4,15 @@
 package otlpreceiver
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net"
 	"net/http"
+	"reflect"
 	"sync"
-	"time"
 
 	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
@@ -28,129 +24,72 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/autotel/autotel/testkit/otlpsink"
 )
 
-// maxBody bounds one request; OTLP exporters batch far below it.
-const maxBody = 32 << 20
-
-// Receiver stores what it was sent. The zero value is not usable: use New.
+// Receiver stores what it was sent: the transport is testkit's OTLP sink,
+// the decoding the generated OTLP protobuf types. The zero value is not
+// usable: use New.
 type Receiver struct {
-	mu       sync.Mutex
-	traces   []*coltrace.ExportTraceServiceRequest
-	logs     []*collogs.ExportLogsServiceRequest
-	metrics  []*colmetrics.ExportMetricsServiceRequest
-	requests []Request
-	changed  chan struct{}
-	server   *http.Server
+	sink    *otlpsink.Sink
+	mu      sync.Mutex
+	traces  []*coltrace.ExportTraceServiceRequest
+	logs    []*collogs.ExportLogsServiceRequest
+	metrics []*colmetrics.ExportMetricsServiceRequest
 }
 
 // Request describes one accepted export, for diagnostics.
-type Request struct {
-	Path, ContentType, ContentEncoding, UserAgent string
-}
+type Request = otlpsink.Request
 
 // New returns an empty receiver.
 func New() *Receiver {
-	r := &Receiver{changed: make(chan struct{})}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/traces", handle(r, func() *coltrace.ExportTraceServiceRequest { return &coltrace.ExportTraceServiceRequest{} },
-		func(m *coltrace.ExportTraceServiceRequest) { r.traces = append(r.traces, m) }, &coltrace.ExportTraceServiceResponse{}))
-	mux.HandleFunc("/v1/logs", handle(r, func() *collogs.ExportLogsServiceRequest { return &collogs.ExportLogsServiceRequest{} },
-		func(m *collogs.ExportLogsServiceRequest) { r.logs = append(r.logs, m) }, &collogs.ExportLogsServiceResponse{}))
-	mux.HandleFunc("/v1/metrics", handle(r, func() *colmetrics.ExportMetricsServiceRequest { return &colmetrics.ExportMetricsServiceRequest{} },
-		func(m *colmetrics.ExportMetricsServiceRequest) { r.metrics = append(r.metrics, m) }, &colmetrics.ExportMetricsServiceResponse{}))
-	r.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	r := &Receiver{}
+	r.sink = otlpsink.New(otlpsink.Paths, r.decode)
 	return r
 }
 
-// Serve accepts exports on l until Close.
-func (r *Receiver) Serve(l net.Listener) {
-	go func() { _ = r.server.Serve(l) }()
+func (r *Receiver) decode(x otlpsink.Export) ([]byte, error) {
+	switch x.Path {
+	case "/v1/traces":
+		return decodeInto(x, &r.mu, &r.traces, &coltrace.ExportTraceServiceResponse{})
+	case "/v1/logs":
+		return decodeInto(x, &r.mu, &r.logs, &collogs.ExportLogsServiceResponse{})
+	default:
+		return decodeInto(x, &r.mu, &r.metrics, &colmetrics.ExportMetricsServiceResponse{})
+	}
 }
+
+// decodeInto decodes x as an M, appends it to *store and returns resp in
+// x's encoding.
+func decodeInto[M proto.Message](x otlpsink.Export, mu *sync.Mutex, store *[]M, resp proto.Message) ([]byte, error) {
+	msg := reflect.New(reflect.TypeFor[M]().Elem()).Interface().(M)
+	var err error
+	if x.MediaType == otlpsink.JSON {
+		err = unmarshalJSON(x.Body, msg)
+	} else {
+		err = proto.Unmarshal(x.Body, msg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	mu.Lock()
+	*store = append(*store, msg)
+	mu.Unlock()
+	if x.MediaType == otlpsink.JSON {
+		return protojson.Marshal(resp)
+	}
+	return proto.Marshal(resp)
+}
+
+// Serve accepts exports on l until Close.
+func (r *Receiver) Serve(l net.Listener) { r.sink.Serve(l) }
 
 // Close stops the server and its connections.
-func (r *Receiver) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := r.server.Shutdown(ctx); err != nil {
-		return r.server.Close()
-	}
-	return nil
-}
+func (r *Receiver) Close() error { return r.sink.Close() }
 
 // Handler serves the OTLP paths, for use with httptest.
-func (r *Receiver) Handler() http.Handler { return r.server.Handler }
-
-const (
-	contentProtobuf = "application/x-protobuf"
-	contentJSON     = "application/json"
-)
-
-func handle[M proto.Message](r *Receiver, newMsg func() M, store func(M), resp proto.Message) http.HandlerFunc {
-	return func(w http.ResponseWriter, req *http.Request) {
-		if req.Method != http.MethodPost {
-			http.Error(w, "OTLP exports are POSTs", http.StatusMethodNotAllowed)
-			return
-		}
-		mediaType, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
-		if err != nil || (mediaType != contentProtobuf && mediaType != contentJSON) {
-			http.Error(w, "unsupported content type "+req.Header.Get("Content-Type"), http.StatusUnsupportedMediaType)
-			return
-		}
-		body, err := readBody(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		msg := newMsg()
-		if mediaType == contentJSON {
-			err = unmarshalJSON(body, msg)
-		} else {
-			err = proto.Unmarshal(body, msg)
-		}
-		if err != nil {
-			http.Error(w, "decoding "+mediaType+": "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		r.mu.Lock()
-		store(msg)
-		r.requests = append(r.requests, Request{Path: req.URL.Path, ContentType: mediaType, ContentEncoding: req.Header.Get("Content-Encoding"), UserAgent: req.UserAgent()})
-		close(r.changed)
-		r.changed = make(chan struct{})
-		r.mu.Unlock()
-
-		// The response uses the request's encoding, as the specification asks.
-		var out []byte
-		if mediaType == contentJSON {
-			out, err = protojson.Marshal(resp)
-		} else {
-			out, err = proto.Marshal(resp)
-		}
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", mediaType)
-		_, _ = w.Write(out)
-	}
-}
-
-func readBody(req *http.Request) ([]byte, error) {
-	var body io.Reader = http.MaxBytesReader(nil, req.Body, maxBody)
-	switch req.Header.Get("Content-Encoding") {
-	case "", "identity":
-	case "gzip":
-		gz, err := gzip.NewReader(body)
-		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		defer gz.Close()
-		body = io.LimitReader(gz, maxBody)
-	default:
-		return nil, fmt.Errorf("unsupported content encoding %q", req.Header.Get("Content-Encoding"))
-	}
-	return io.ReadAll(body)
-}
+func (r *Receiver) Handler() http.Handler { return r.sink.Handler() }
 
 // unmarshalJSON decodes OTLP/JSON. It differs from the canonical protobuf
 // JSON mapping in one way: trace and span ids are hex, not base64 (a hex id
@@ -222,11 +161,7 @@ func (r *Receiver) Metrics() []*colmetrics.ExportMetricsServiceRequest {
 }
 
 // Requests lists the accepted exports in arrival order.
-func (r *Receiver) Requests() []Request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Request(nil), r.requests...)
-}
+func (r *Receiver) Requests() []Request { return r.sink.Requests() }
 
 func cloneAll[M proto.Message](in []M) []M {
 	out := make([]M, len(in))
@@ -239,19 +174,7 @@ func cloneAll[M proto.Message](in []M) []M {
 // WaitFor blocks until cond holds for the receiver or ctx ends; it
 // re-evaluates cond on every accepted export.
 func (r *Receiver) WaitFor(ctx context.Context, cond func(*Receiver) bool) error {
-	for {
-		r.mu.Lock()
-		changed := r.changed
-		r.mu.Unlock()
-		if cond(r) {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return errors.Join(ctx.Err(), fmt.Errorf("received so far: %v", r.Requests()))
-		}
-	}
+	return r.sink.WaitFor(ctx, func() bool { return cond(r) })
 }
 
 // Span is one received span with the resource it was exported under.
@@ -309,9 +232,7 @@ func (r *Receiver) MetricResources() []MetricResource {
 		for _, rm := range req.ResourceMetrics {
 			mr := MetricResource{Resource: Attributes(rm.GetResource())}
 			for _, sm := range rm.ScopeMetrics {
-				for _, m := range sm.Metrics {
-					mr.Metrics = append(mr.Metrics, m)
-				}
+				mr.Metrics = append(mr.Metrics, sm.Metrics...)
 			}
 			out = append(out, mr)
 		}

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/hex"
-	"io"
 	"net"
 	"net/http"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/autotel/autotel/test/clients/otlpreceiver"
+	"github.com/autotel/autotel/testkit/otlpsink"
 )
 
 func start(t *testing.T) (*otlpreceiver.Receiver, string) {
@@ -34,22 +34,11 @@ func start(t *testing.T) (*otlpreceiver.Receiver, string) {
 
 func post(t *testing.T, url, contentType, encoding string, body []byte) (int, string, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	a, err := otlpsink.Post(nil, url, contentType, encoding, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", contentType)
-	if encoding != "" {
-		req.Header.Set("Content-Encoding", encoding)
-	}
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get("Content-Type"), out
+	return a.Status, a.Header.Get("Content-Type"), a.Body
 }
 
 func str(k, v string) *commonpb.KeyValue {

@@ -9,34 +9,23 @@
 // test that checks DecodeErrors()==0 proves the agent's hand-written
 // encoding is valid.
 //
-// Faults can be switched on while it runs: Stop/Start close and reopen the
-// listener on the same port (connection refused in between), SetStatus
+// Faults can be switched on while it runs: Stop/Restart close and reopen
+// the listener on the same port (connection refused in between), SetStatus
 // answers every request with an HTTP error (optionally with Retry-After),
-// SetDelay holds every response.
+// SetDelay holds every response. The transport is testkit/otlpsink, the
+// one OTLP test endpoint of the repository.
 package receiver
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"log"
-	"math/big"
-	"net"
 	"net/http"
 	"sort"
-	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -45,6 +34,8 @@ import (
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/autotel/autotel/testkit/otlpsink"
 )
 
 // Record is one received log record, flattened.
@@ -95,24 +86,16 @@ type Request struct {
 	Records int
 }
 
-// Receiver collects the log records POSTed to /v1/logs.
+// Receiver collects the log records POSTed to /v1/logs; the transport
+// (listener, TLS, faults, restart) is testkit's OTLP sink.
 type Receiver struct {
-	mu           sync.Mutex
-	addr         string
-	ln           net.Listener
-	srv          *http.Server
-	records      []Record
-	requests     []Request
-	decodeErrors []string
-	status       int
-	retryAfter   string
-	delay        time.Duration
-	rejectOne    bool
-	changed      chan struct{}
-	lastChange   time.Time
-	countOnly    bool
-	counted      int
-	tls          *tls.Config
+	sink      *otlpsink.Sink
+	mu        sync.Mutex
+	records   []Record
+	requests  []Request
+	rejectOne atomic.Bool
+	countOnly bool
+	counted   int
 }
 
 // Stats are the totals since start.
@@ -133,13 +116,19 @@ func (r *Receiver) CountOnly() {
 func (r *Receiver) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return Stats{Records: r.counted, Requests: len(r.requests), DecodeErrors: len(r.decodeErrors)}
+	return Stats{Records: r.counted, Requests: len(r.requests), DecodeErrors: len(r.sink.DecodeErrors())}
+}
+
+func newReceiver() *Receiver {
+	r := &Receiver{}
+	r.sink = otlpsink.New([]string{"/v1/logs"}, r.decode)
+	return r
 }
 
 // Start listens on 127.0.0.1 on a free port.
 func Start() (*Receiver, error) {
-	r := &Receiver{changed: make(chan struct{})}
-	if err := r.listen("127.0.0.1:0"); err != nil {
+	r := newReceiver()
+	if err := r.sink.Listen("127.0.0.1:0"); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -148,116 +137,35 @@ func Start() (*Receiver, error) {
 // StartTLS is Start over HTTPS with a fresh self-signed certificate for
 // 127.0.0.1; it returns the certificate in PEM, the client's CA file.
 func StartTLS() (*Receiver, []byte, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	r := newReceiver()
+	caPEM, err := r.sink.ListenTLS()
 	if err != nil {
 		return nil, nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "otlp-receiver"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	r := &Receiver{changed: make(chan struct{}), tls: &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
-	}}
-	if err := r.listen("127.0.0.1:0"); err != nil {
-		return nil, nil, err
-	}
-	return r, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
-}
-
-func (r *Receiver) listen(addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	if r.tls != nil {
-		ln = tls.NewListener(ln, r.tls)
-	}
-	// Refused TLS handshakes are what some tests provoke: not worth a log line.
-	srv := &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
-	r.mu.Lock()
-	r.ln, r.srv, r.addr = ln, srv, ln.Addr().String()
-	r.mu.Unlock()
-	go func() { _ = srv.Serve(ln) }()
-	return nil
+	return r, caPEM, nil
 }
 
 // URL is the base URL, for OTEL_EXPORTER_OTLP_ENDPOINT.
-func (r *Receiver) URL() string {
-	if r.tls != nil {
-		return "https://" + r.addr
-	}
-	return "http://" + r.addr
-}
+func (r *Receiver) URL() string { return r.sink.URL() }
 
-// Stop takes the receiver down the way a collector shuts down: the
-// listener closes (new connections are refused until Restart), requests in
-// progress are answered, idle connections are closed. (Cutting a request
-// after storing its records but before answering would make the client
-// retry a batch that arrived: OTLP is at-least-once, and such duplicates
-// are not what these tests look for.) The records received so far stay.
-func (r *Receiver) Stop() {
-	r.mu.Lock()
-	srv := r.srv
-	r.srv, r.ln = nil, nil
-	r.mu.Unlock()
-	if srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			_ = srv.Close()
-		}
-	}
-}
+// Stop takes the receiver down the way a collector shuts down (see
+// otlpsink.Sink.Stop); the records received so far stay.
+func (r *Receiver) Stop() { r.sink.Stop() }
 
 // Restart listens again on the same port.
-func (r *Receiver) Restart() error {
-	var err error
-	// The port was ours a moment ago; retry briefly in case the kernel
-	// has not released it yet.
-	for i := 0; i < 50; i++ {
-		if err = r.listen(r.addr); err == nil {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return err
-}
+func (r *Receiver) Restart() error { return r.sink.Restart() }
 
 // SetStatus makes every request fail with status (0 restores normal
 // answers); retryAfter, if not empty, is sent as Retry-After.
-func (r *Receiver) SetStatus(status int, retryAfter string) {
-	r.mu.Lock()
-	r.status, r.retryAfter = status, retryAfter
-	r.mu.Unlock()
-}
+func (r *Receiver) SetStatus(status int, retryAfter string) { r.sink.SetStatus(status, retryAfter) }
 
 // SetDelay holds every response for d before answering.
-func (r *Receiver) SetDelay(d time.Duration) {
-	r.mu.Lock()
-	r.delay = d
-	r.mu.Unlock()
-}
+func (r *Receiver) SetDelay(d time.Duration) { r.sink.SetDelay(d) }
 
 // RejectOneNext makes the next successful answer a partial success that
 // rejects one record (the records are still stored: the agent must count
 // the rejection, the test checks that it did).
-func (r *Receiver) RejectOneNext() {
-	r.mu.Lock()
-	r.rejectOne = true
-	r.mu.Unlock()
-}
+func (r *Receiver) RejectOneNext() { r.rejectOne.Store(true) }
 
 // Records returns a copy of everything received.
 func (r *Receiver) Records() []Record {
@@ -273,149 +181,67 @@ func (r *Receiver) Requests() []Request {
 	return append([]Request(nil), r.requests...)
 }
 
-// DecodeErrors lists bodies that did not decode.
-func (r *Receiver) DecodeErrors() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.decodeErrors...)
-}
+// DecodeErrors lists bodies that did not decode (or came with a content
+// type or encoding OTLP does not have).
+func (r *Receiver) DecodeErrors() []string { return r.sink.DecodeErrors() }
 
 // Reset forgets what was received.
 func (r *Receiver) Reset() {
 	r.mu.Lock()
-	r.records, r.requests, r.decodeErrors, r.counted = nil, nil, nil, 0
+	r.records, r.requests, r.counted = nil, nil, 0
 	r.mu.Unlock()
+	r.sink.Reset()
 }
 
-// WaitFor polls until cond holds for the received records or the timeout
+// WaitFor waits until cond holds for the received records or the timeout
 // passes; it returns the records either way and whether cond held.
 func (r *Receiver) WaitFor(timeout time.Duration, cond func([]Record) bool) ([]Record, bool) {
-	deadline := time.Now().Add(timeout)
-	for {
-		r.mu.Lock()
-		recs := append([]Record(nil), r.records...)
-		ch := r.changed
-		r.mu.Unlock()
-		if cond(recs) {
-			return recs, true
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return recs, false
-		}
-		select {
-		case <-ch:
-		case <-time.After(min(left, 200*time.Millisecond)):
-		}
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var recs []Record
+	err := r.sink.WaitFor(ctx, func() bool { recs = r.Records(); return cond(recs) })
+	return recs, err == nil
 }
 
 // WaitQuiet waits until no record has arrived for quiet (the sender's
 // queue is empty), at most timeout; it reports whether that happened.
 func (r *Receiver) WaitQuiet(quiet, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		r.mu.Lock()
-		last := r.lastChange
-		r.mu.Unlock()
-		if time.Since(last) >= quiet {
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return false
+	return r.sink.WaitQuiet(quiet, timeout)
 }
 
-func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
-	r.mu.Lock()
-	status, retryAfter, delay := r.status, r.retryAfter, r.delay
-	r.mu.Unlock()
-	if delay > 0 {
-		time.Sleep(delay)
-	}
-	if req.URL.Path != "/v1/logs" || req.Method != http.MethodPost {
-		http.Error(w, "only POST /v1/logs", http.StatusNotFound)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, 64<<20))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	if status != 0 {
-		if retryAfter != "" {
-			w.Header().Set("Retry-After", retryAfter)
-		}
-		http.Error(w, "injected failure", status)
-		return
-	}
-	gz := req.Header.Get("Content-Encoding") == "gzip"
-	if gz {
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err == nil {
-			body, err = io.ReadAll(zr)
-		}
-		if err != nil {
-			r.decodeError("gzip: " + err.Error())
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-	}
+// decode is the sink's Decoder: both decoders below must accept the body.
+func (r *Receiver) decode(x otlpsink.Export) ([]byte, error) {
 	var recs []Record
-	ct := req.Header.Get("Content-Type")
-	switch ct {
-	case "application/x-protobuf":
-		recs, err = decodeProto(body)
-	case "application/json":
-		recs, err = decodeJSON(body)
-	default:
-		err = fmt.Errorf("unexpected Content-Type %q", ct)
+	var err error
+	if x.MediaType == otlpsink.JSON {
+		recs, err = decodeJSON(x.Body)
+	} else {
+		recs, err = decodeProto(x.Body)
 	}
 	if err != nil {
-		r.decodeError(err.Error())
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+		return nil, err
 	}
 	for i := range recs {
-		recs[i].Gzip = gz
+		recs[i].Gzip = x.Gzip
 	}
 	r.mu.Lock()
 	r.counted += len(recs)
 	if !r.countOnly {
 		r.records = append(r.records, recs...)
 	}
-	r.requests = append(r.requests, Request{Header: req.Header.Clone(), Records: len(recs)})
-	reject := r.rejectOne
-	r.rejectOne = false
-	close(r.changed)
-	r.changed = make(chan struct{})
-	r.lastChange = time.Now()
+	r.requests = append(r.requests, Request{Header: x.Header, Records: len(recs)})
 	r.mu.Unlock()
+	reject := r.rejectOne.Swap(false)
 
 	resp := plogotlp.NewExportResponse()
 	if reject {
 		resp.PartialSuccess().SetRejectedLogRecords(1)
 		resp.PartialSuccess().SetErrorMessage("test rejects one record")
 	}
-	var out []byte
-	if ct == "application/json" {
-		out, err = resp.MarshalJSON()
-	} else {
-		out, err = resp.MarshalProto()
+	if x.MediaType == otlpsink.JSON {
+		return resp.MarshalJSON()
 	}
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", ct)
-	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-	_, _ = w.Write(out)
-}
-
-func (r *Receiver) decodeError(msg string) {
-	r.mu.Lock()
-	r.decodeErrors = append(r.decodeErrors, msg)
-	r.mu.Unlock()
+	return resp.MarshalProto()
 }
 
 // decodeProto decodes with protobuf-go into the generated OTLP types, and

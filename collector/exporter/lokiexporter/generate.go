@@ -1,0 +1,3 @@
+package lokiexporter
+
+//go:generate go tool mdatagen metadata.yaml
