@@ -132,7 +132,8 @@ demo:
 demo-down:
 	hack/demo.sh down
 
-## test-demo: runs the demo end to end (three variants) and checks its output.
+## test-demo: runs the demo end to end (four variants: the SDK with flask, gunicorn,
+## uvicorn and --python-image; autotel's log agent) and checks its output.
 test-demo:
 	$(GO) vet -tags demo ./test/demo/
 	$(GO) test -tags demo -timeout 60m -count=1 -v ./test/demo/

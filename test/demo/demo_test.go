@@ -3,7 +3,10 @@
 // Package demo runs `make demo` (hack/demo.sh) end to end on the one-node
 // cluster, the way a newcomer would, and checks what it prints: the injected
 // pod, the stored log lines with the seed's labels naming that real pod, the
-// /hello and /error records, and how to reach and stop everything. Then
+// /hello and /error records, each request's trace (spans in the collector's
+// trace file, log lines in the store sharing its trace id, for each of the
+// three sample apps under the real OpenTelemetry Python SDK), and how to
+// reach and stop everything. Then
 // `hack/demo.sh down`, after which nothing of the demo may be left running.
 //
 // The build tag keeps `go test ./...` from starting a kubelet:
@@ -31,6 +34,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autotel/autotel/testkit/otlpfile"
 	"github.com/autotel/autotel/testkit/proc"
 	"github.com/autotel/autotel/testkit/repo"
 )
@@ -40,6 +44,7 @@ const (
 	appNS     = "example"
 	initName  = "opentelemetry-auto-instrumentation-python"
 	agentRef  = "autotel.local/autoinstrumentation-python:dev"
+	sdkRef    = "autotel.local/otel/autoinstrumentation-python:0.64b0"
 	// What the test's --python-image tarball is tagged: an image the node
 	// has never seen, so only the flag can have brought it there.
 	retaggedRef = "example.local/autoinstrumentation-python:demo-test"
@@ -93,7 +98,8 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("hack/demo.sh: %v\n%s", err, out)
 	}
 	t.Logf("demo (flask) up in %s; its output:\n%s", time.Since(start).Round(time.Second), out)
-	storePID := d.check(t, out, "flask", 5000, agentRef)
+	storePID := d.check(t, out, "flask", 5000, sdkRef)
+	d.checkTraces(t, out)
 	if storePID == 0 {
 		t.Fatalf("the first run did not say it started VictoriaLogs with a pid:\n%s", out)
 	}
@@ -107,13 +113,14 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("hack/demo.sh --app gunicorn: %v\n%s", err, out)
 	}
 	t.Logf("demo re-run (gunicorn) in %s", time.Since(start).Round(time.Second))
-	d.check(t, out, "gunicorn", 8000, agentRef)
+	d.check(t, out, "gunicorn", 8000, sdkRef)
+	d.checkTraces(t, out)
 	if !strings.Contains(out, fmt.Sprintf("VictoriaLogs already running (pid %d)", storePID)) {
 		t.Errorf("the re-run did not reuse the running store (pid %d):\n%s", storePID, out)
 	}
 
 	// 3. --python-image with a tarball, as a user would pass upstream's
-	// image saved from Docker. The agent image retagged stands in for it.
+	// image saved from Docker. The SDK image retagged stands in for it.
 	tarball := d.retaggedAgent(t)
 	start = time.Now()
 	out, err = d.run(t, 10*time.Minute, "hack/demo.sh", "--app", "uvicorn", "--python-image", tarball)
@@ -122,8 +129,23 @@ func TestDemo(t *testing.T) {
 	}
 	t.Logf("demo re-run (uvicorn, --python-image) in %s", time.Since(start).Round(time.Second))
 	d.check(t, out, "uvicorn", 8000, retaggedRef)
+	d.checkTraces(t, out)
 	if !strings.Contains(out, "spec.python.image: "+retaggedRef) {
 		t.Errorf("the output does not explain the --python-image change to the Instrumentation:\n%s", out)
+	}
+
+	// 3b. autotel's log agent, as the demo ran before the SDK: logs only.
+	start = time.Now()
+	out, err = d.run(t, 10*time.Minute, "hack/demo.sh", "--python-agent", "logs")
+	if err != nil {
+		t.Fatalf("hack/demo.sh --python-agent logs: %v\n%s", err, out)
+	}
+	t.Logf("demo re-run (flask, --python-agent logs) in %s", time.Since(start).Round(time.Second))
+	d.check(t, out, "flask", 5000, agentRef)
+	for _, want := range []string{"autotel.io/python-agent: logs (--python-agent logs)", "autotel's log agent sends no spans"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the --python-agent logs run does not say %q:\n%s", want, out)
+		}
 	}
 
 	// 4. down: nothing of the demo may be left, and a second down is harmless.
@@ -253,6 +275,105 @@ func (d *demo) check(t *testing.T, out, app string, port int, pythonImage string
 	return 0
 }
 
+// checkTraces asserts what step 7 shows for /hello and /error under the
+// SDK, against the trace file and the store themselves: each request's
+// trace id has its server span in the collector's trace file (/error's
+// with status Error) and log lines in the store whose traceid is that id;
+// and the pod's stored lines carry trace ids.
+func (d *demo) checkTraces(t *testing.T, out string) {
+	t.Helper()
+	pod := match(t, out, `==> 8/8 Log records stored in VictoriaLogs for pod example/(\S+), with their labels`)
+	file := filepath.Join(d.stateRoot, "demo", "collector", "autotel-system", "traces.jsonl")
+	if !strings.Contains(out, "spans: the collector's file exporter, "+file) {
+		t.Errorf("the output does not name the trace file %s:\n%s", file, out)
+	}
+	c, err := otlpfile.ReadFile(file)
+	if err != nil {
+		t.Fatalf("reading the collector's trace file: %v", err)
+	}
+	rows := storeRows(t, fmt.Sprintf("pod:=%q", pod))
+	withID := 0
+	for _, r := range rows {
+		if lineTraceID(t, r) != "" {
+			withID++
+		}
+	}
+	if withID == 0 {
+		t.Errorf("none of the %d stored lines of pod %s has a traceid", len(rows), pod)
+	}
+	for _, path := range []string{"/hello", "/error"} {
+		id := match(t, out, `GET http://127\.0\.0\.1:\d+`+path+` -> HTTP \d+[^\n]*\n\s+trace ([0-9a-f]{32}), \d+ span`)
+		spans := c.Trace(id)
+		var server *otlpfile.Span
+		for i, sp := range spans {
+			if sp.Kind == "Server" && sp.ParentSpanID == "" {
+				server = &spans[i]
+			}
+		}
+		if server == nil {
+			t.Errorf("GET %s: trace %s has no root server span in %s (spans: %+v)", path, id, file, spans)
+			continue
+		}
+		if !strings.Contains(server.Name, path) || server.Service != "sample" {
+			t.Errorf("GET %s: server span %q of service %q", path, server.Name, server.Service)
+		}
+		if wantErr := path == "/error"; (server.StatusCode == "Error") != wantErr {
+			t.Errorf("GET %s: server span status %s", path, server.StatusCode)
+		}
+		if !strings.Contains(out, fmt.Sprintf("span %s %q kind=Server", server.SpanID, server.Name)) {
+			t.Errorf("GET %s: the output does not show server span %s %q", path, server.SpanID, server.Name)
+		}
+		n := 0
+		for _, r := range rows {
+			if lineTraceID(t, r) == id {
+				n++
+			}
+		}
+		if n == 0 {
+			t.Errorf("GET %s: no stored line of pod %s has traceid %s", path, pod, id)
+		}
+		if !strings.Contains(out, fmt.Sprintf("%d stored log line(s) with traceid %s", n, id)) {
+			t.Errorf("GET %s: the output does not say %d stored lines have traceid %s", path, n, id)
+		}
+	}
+}
+
+func lineTraceID(t *testing.T, msg string) string {
+	t.Helper()
+	var l struct {
+		TraceID string `json:"traceid"`
+	}
+	if err := json.Unmarshal([]byte(msg), &l); err != nil {
+		t.Errorf("stored line is not JSON: %v: %s", err, msg)
+	}
+	return l.TraceID
+}
+
+// storeRows returns the stored lines (_msg) matching the LogsQL query q.
+func storeRows(t *testing.T, q string) []string {
+	t.Helper()
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.PostForm("http://"+storeAddr+"/select/logsql/query", url.Values{"query": {q}})
+	if err != nil {
+		t.Fatalf("querying the store: %v", err)
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	var msgs []string
+	for {
+		var r struct {
+			Msg string `json:"_msg"`
+		}
+		if err := dec.Decode(&r); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("query %q: answer is not JSON lines: %v", q, err)
+		}
+		msgs = append(msgs, r.Msg)
+	}
+	return msgs
+}
+
 type entry struct {
 	labels map[string]string
 	line   struct {
@@ -318,13 +439,13 @@ func storeCountQuery(t *testing.T, q string) int {
 	return bytes.Count(bytes.TrimSpace(b), []byte("\n")) + min(1, len(bytes.TrimSpace(b)))
 }
 
-// retaggedAgent writes the agent image's tarball (hack/cluster-images.sh
+// retaggedAgent writes the SDK image's tarball (hack/cluster-images.sh
 // builds it) under another name.
 func (d *demo) retaggedAgent(t *testing.T) string {
 	t.Helper()
-	out, err := d.run(t, 5*time.Minute, "hack/cluster-images.sh", "build", "python-agent")
+	out, err := d.run(t, 5*time.Minute, "hack/cluster-images.sh", "build", "autoinstrumentation-python")
 	if err != nil {
-		t.Fatalf("hack/cluster-images.sh build python-agent: %v\n%s", err, out)
+		t.Fatalf("hack/cluster-images.sh build autoinstrumentation-python: %v\n%s", err, out)
 	}
 	src := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
 	in, err := os.Open(src)
