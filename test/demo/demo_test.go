@@ -92,12 +92,8 @@ func TestDemo(t *testing.T) {
 
 	// 1. The demo as `make demo` runs it, from whatever the caches hold
 	// (cold in a fresh CI machine: the cluster's binaries are built first).
-	start := time.Now()
-	out, err := d.run(t, 50*time.Minute, "hack/demo.sh")
-	if err != nil {
-		t.Fatalf("hack/demo.sh: %v\n%s", err, out)
-	}
-	t.Logf("demo (flask) up in %s; its output:\n%s", time.Since(start).Round(time.Second), out)
+	out := d.up(t, 50*time.Minute)
+	t.Logf("its output:\n%s", out)
 	storePID := d.check(t, out, "flask", 5000, sdkRef)
 	d.checkTraces(t, out)
 	if storePID == 0 {
@@ -107,12 +103,7 @@ func TestDemo(t *testing.T) {
 
 	// 2. Run again on the running demo with another sample: the cluster, the
 	// store and the release are reused, the workload is made anew.
-	start = time.Now()
-	out, err = d.run(t, 10*time.Minute, "hack/demo.sh", "--app", "gunicorn")
-	if err != nil {
-		t.Fatalf("hack/demo.sh --app gunicorn: %v\n%s", err, out)
-	}
-	t.Logf("demo re-run (gunicorn) in %s", time.Since(start).Round(time.Second))
+	out = d.up(t, 10*time.Minute, "--app", "gunicorn")
 	d.check(t, out, "gunicorn", 8000, sdkRef)
 	d.checkTraces(t, out)
 	if !strings.Contains(out, fmt.Sprintf("VictoriaLogs already running (pid %d)", storePID)) {
@@ -122,12 +113,7 @@ func TestDemo(t *testing.T) {
 	// 3. --python-image with a tarball, as a user would pass upstream's
 	// image saved from Docker. The SDK image retagged stands in for it.
 	tarball := d.retaggedAgent(t)
-	start = time.Now()
-	out, err = d.run(t, 10*time.Minute, "hack/demo.sh", "--app", "uvicorn", "--python-image", tarball)
-	if err != nil {
-		t.Fatalf("hack/demo.sh --app uvicorn --python-image: %v\n%s", err, out)
-	}
-	t.Logf("demo re-run (uvicorn, --python-image) in %s", time.Since(start).Round(time.Second))
+	out = d.up(t, 10*time.Minute, "--app", "uvicorn", "--python-image", tarball)
 	d.check(t, out, "uvicorn", 8000, retaggedRef)
 	d.checkTraces(t, out)
 	if !strings.Contains(out, "spec.python.image: "+retaggedRef) {
@@ -135,12 +121,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	// 3b. autotel's log agent, as the demo ran before the SDK: logs only.
-	start = time.Now()
-	out, err = d.run(t, 10*time.Minute, "hack/demo.sh", "--python-agent", "logs")
-	if err != nil {
-		t.Fatalf("hack/demo.sh --python-agent logs: %v\n%s", err, out)
-	}
-	t.Logf("demo re-run (flask, --python-agent logs) in %s", time.Since(start).Round(time.Second))
+	out = d.up(t, 10*time.Minute, "--python-agent", "logs")
 	d.check(t, out, "flask", 5000, agentRef)
 	for _, want := range []string{"autotel.io/python-agent: logs (--python-agent logs)", "autotel's log agent sends no spans"} {
 		if !strings.Contains(out, want) {
@@ -149,7 +130,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	// 4. down: nothing of the demo may be left, and a second down is harmless.
-	start = time.Now()
+	start := time.Now()
 	out, err = d.run(t, 5*time.Minute, "hack/demo.sh", "down")
 	downDone = true
 	if err != nil {
@@ -165,6 +146,19 @@ func TestDemo(t *testing.T) {
 	if out, err := d.run(t, 5*time.Minute, "hack/demo.sh", "down"); err != nil {
 		t.Errorf("a second hack/demo.sh down failed: %v\n%s", err, out)
 	}
+}
+
+// up runs hack/demo.sh with args, failing the test when it fails, and
+// returns its output.
+func (d *demo) up(t *testing.T, timeout time.Duration, args ...string) string {
+	t.Helper()
+	start := time.Now()
+	out, err := d.run(t, timeout, "hack/demo.sh", args...)
+	if err != nil {
+		t.Fatalf("hack/demo.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	t.Logf("hack/demo.sh %s: up in %s", strings.Join(args, " "), time.Since(start).Round(time.Second))
+	return out
 }
 
 // check asserts one run's output against the cluster and the store, and
@@ -358,6 +352,10 @@ func storeRows(t *testing.T, q string) []string {
 		t.Fatalf("querying the store: %v", err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("query %q: HTTP %d: %s", q, resp.StatusCode, b)
+	}
 	dec := json.NewDecoder(resp.Body)
 	var msgs []string
 	for {
@@ -426,17 +424,7 @@ func storeCount(t *testing.T, pod string) int {
 
 func storeCountQuery(t *testing.T, q string) int {
 	t.Helper()
-	c := http.Client{Timeout: 10 * time.Second}
-	resp, err := c.PostForm("http://"+storeAddr+"/select/logsql/query", url.Values{"query": {q}})
-	if err != nil {
-		t.Fatalf("querying the store: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("query %q: HTTP %d: %s", q, resp.StatusCode, b)
-	}
-	return bytes.Count(bytes.TrimSpace(b), []byte("\n")) + min(1, len(bytes.TrimSpace(b)))
+	return len(storeRows(t, q))
 }
 
 // retaggedAgent writes the SDK image's tarball (hack/cluster-images.sh
