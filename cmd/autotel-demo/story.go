@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -35,7 +36,9 @@ type request struct {
 	body        string
 	sent, done  time.Time
 	traceID     string
-	spans       []otlpfile.Span
+	root        otlpfile.Span   // the request's span
+	spans       []otlpfile.Span // root and its descendants
+	orphan      bool            // root's parent is not in the file
 	query       string
 	lines       []victorialogs.Row
 	missingWhat string
@@ -89,11 +92,14 @@ func (s story) get(path string) (*request, error) {
 	return r, nil
 }
 
-// serverSpanFor reports whether sp is the server span of a GET of path sent
-// in [sent, done]: the instrumentations name the path in http.target
-// (older semantic conventions), url.path or http.route.
-func serverSpanFor(sp otlpfile.Span, path string, sent, done time.Time) bool {
-	if sp.Kind != "Server" || sp.ParentSpanID != "" {
+// requestSpanFor reports whether sp is the span of a GET of path sent in
+// [sent, done]: the instrumentations name the path in http.target (older
+// semantic conventions), url.path or http.route. It is usually the trace's
+// root, a Server span; under uvicorn the SDK's ASGI middleware makes it an
+// Internal span, child of a span open for the server's whole life (every
+// request then shares one trace), so neither is required.
+func requestSpanFor(sp otlpfile.Span, path string, sent, done time.Time) bool {
+	if sp.Kind != "Server" && sp.Kind != "Internal" {
 		return false
 	}
 	// Same machine, same clock; a little slack for rounding.
@@ -121,12 +127,13 @@ func (s story) findTraces(reqs []*request) {
 			pending := 0
 			for _, r := range reqs {
 				if r.traceID == "" {
+					// The outermost match: the earliest to start.
 					for _, sp := range c.Spans {
-						if serverSpanFor(sp, r.path, r.sent, r.done) {
-							r.traceID = sp.TraceID
-							break
+						if requestSpanFor(sp, r.path, r.sent, r.done) && (r.root.SpanID == "" || sp.Start.Before(r.root.Start)) {
+							r.root = sp
 						}
 					}
+					r.traceID = r.root.TraceID
 				}
 				if r.traceID == "" {
 					pending++
@@ -140,7 +147,9 @@ func (s story) findTraces(reqs []*request) {
 					c = c2
 				}
 				for _, r := range reqs {
-					r.spans = c.Trace(r.traceID)
+					all := c.Trace(r.traceID)
+					r.spans = Subtree(all, r.root.SpanID)
+					r.orphan = r.root.ParentSpanID != "" && !slices.ContainsFunc(all, func(sp otlpfile.Span) bool { return sp.SpanID == r.root.ParentSpanID })
 					sort.SliceStable(r.spans, func(i, j int) bool { return r.spans[i].Start.Before(r.spans[j].Start) })
 				}
 				return
@@ -166,21 +175,43 @@ func (s story) findTraces(reqs []*request) {
 	}
 }
 
-// lineTraceID is the loki exporter's JSON line's traceid ("" when absent
-// or not JSON).
-func lineTraceID(msg string) string {
+// Subtree is the span rootID of spans and every span below it.
+func Subtree(spans []otlpfile.Span, rootID string) []otlpfile.Span {
+	in := map[string]bool{rootID: true}
+	for grew := true; grew; {
+		grew = false
+		for _, sp := range spans {
+			if !in[sp.SpanID] && in[sp.ParentSpanID] {
+				in[sp.SpanID], grew = true, true
+			}
+		}
+	}
+	var out []otlpfile.Span
+	for _, sp := range spans {
+		if in[sp.SpanID] {
+			out = append(out, sp)
+		}
+	}
+	return out
+}
+
+// lineIDs are the loki exporter's JSON line's traceid and spanid ("" when
+// absent or not JSON).
+func lineIDs(msg string) (traceID, spanID string) {
 	var l struct {
 		TraceID string `json:"traceid"`
+		SpanID  string `json:"spanid"`
 	}
 	if json.Unmarshal([]byte(msg), &l) != nil {
-		return ""
+		return "", ""
 	}
-	return l.TraceID
+	return l.TraceID, l.SpanID
 }
 
 // findLines asks the store for the pod's lines holding each trace id (a
-// word filter on the line), keeps those whose traceid field is that id,
-// and waits until every request with a trace has at least one and the
+// word filter on the line), keeps those whose traceid field is that id and
+// whose spanid is one of the request's spans (under uvicorn the trace is
+// the whole server's), and waits until every request with a trace has at least one and the
 // count held still for one poll (a request's records travel in one batch
 // or a few).
 func (s story) findLines(reqs []*request) {
@@ -195,7 +226,8 @@ func (s story) findLines(reqs []*request) {
 			rows, err := s.store.Query(r.query + " | sort by (_time)")
 			var kept []victorialogs.Row
 			for _, row := range rows {
-				if lineTraceID(row.Msg()) == r.traceID {
+				tid, sid := lineIDs(row.Msg())
+				if tid == r.traceID && r.hasSpan(sid) {
 					kept = append(kept, row)
 				}
 			}
@@ -217,6 +249,15 @@ func (s story) findLines(reqs []*request) {
 	}
 }
 
+func (r *request) hasSpan(id string) bool {
+	for _, sp := range r.spans {
+		if sp.SpanID == id {
+			return true
+		}
+	}
+	return false
+}
+
 func (s story) printRequest(r *request) {
 	fmt.Fprintf(s.w, "    GET %s%s -> HTTP %d %s\n", s.base, r.path, r.code, r.body)
 	if s.traces == "" {
@@ -226,7 +267,7 @@ func (s story) printRequest(r *request) {
 		fmt.Fprintf(s.w, "      trace: none found (%s)\n", r.missingWhat)
 		return
 	}
-	fmt.Fprintf(s.w, "      trace %s, %d span(s) in the collector's trace file:\n", r.traceID, len(r.spans))
+	fmt.Fprintf(s.w, "      trace %s, %d span(s) of this request in the collector's trace file:\n", r.traceID, len(r.spans))
 	for _, sp := range r.spans {
 		status := sp.StatusCode
 		if sp.StatusMsg != "" {
@@ -235,7 +276,11 @@ func (s story) printRequest(r *request) {
 		fmt.Fprintf(s.w, "        span %s %q kind=%s status=%s duration=%s service=%s scope=%s\n",
 			sp.SpanID, sp.Name, sp.Kind, status, sp.Duration().Round(time.Microsecond), sp.Service, sp.Scope)
 	}
-	fmt.Fprintf(s.w, "      %d stored log line(s) with traceid %s (LogsQL: %s):\n", len(r.lines), r.traceID, r.query)
+	if r.orphan {
+		fmt.Fprintf(s.w, "        (the request's span is a child of span %s, not in the file: a span the SDK keeps open\n", r.root.ParentSpanID)
+		fmt.Fprintf(s.w, "         for the server's life, so every request of this process shares trace %s)\n", r.traceID)
+	}
+	fmt.Fprintf(s.w, "      %d stored log line(s) with traceid %s and the spanid of one of these spans (LogsQL: %s):\n", len(r.lines), r.traceID, r.query)
 	for _, row := range r.lines {
 		fmt.Fprintf(s.w, "        %s %s\n", row["_stream"], row.Msg())
 	}

@@ -143,38 +143,48 @@ func TestStoryFailsWithoutSpans(t *testing.T) {
 	}
 }
 
-func TestServerSpanFor(t *testing.T) {
+func TestRequestSpanFor(t *testing.T) {
 	sent := time.Now()
 	done := sent.Add(10 * time.Millisecond)
 	base := func() spanT {
 		return spanT{Kind: "Server", Start: sent.Add(time.Millisecond), Attributes: map[string]any{"url.path": "/hello"}}
 	}
-	if !serverSpanFor(base(), "/hello", sent, done) {
+	if !requestSpanFor(base(), "/hello", sent, done) {
 		t.Error("a server span with url.path /hello did not match")
 	}
 	q := base()
 	q.Attributes = map[string]any{"http.target": "/hello?x=1"}
-	if !serverSpanFor(q, "/hello", sent, done) {
+	if !requestSpanFor(q, "/hello", sent, done) {
 		t.Error("http.target with a query did not match its path")
 	}
 	for name, sp := range map[string]spanT{
 		"other path": func() spanT { s := base(); s.Attributes = map[string]any{"http.route": "/error"}; return s }(),
 		"client":     func() spanT { s := base(); s.Kind = "Client"; return s }(),
-		"child":      func() spanT { s := base(); s.ParentSpanID = "00f067aa0ba902b7"; return s }(),
 		"earlier":    func() spanT { s := base(); s.Start = sent.Add(-time.Minute); return s }(),
 	} {
-		if serverSpanFor(sp, "/hello", sent, done) {
+		if requestSpanFor(sp, "/hello", sent, done) {
 			t.Errorf("%s: matched", name)
 		}
 	}
 }
 
-func TestLineTraceID(t *testing.T) {
-	if got := lineTraceID(`{"body":"x","traceid":"abc"}`); got != "abc" {
-		t.Errorf("got %q", got)
+func TestLineIDs(t *testing.T) {
+	if tid, sid := lineIDs(`{"body":"x","traceid":"abc","spanid":"def"}`); tid != "abc" || sid != "def" {
+		t.Errorf("got %q %q", tid, sid)
 	}
-	if got := lineTraceID(`not json abc`); got != "" {
-		t.Errorf("non-JSON line: got %q", got)
+	if tid, sid := lineIDs(`not json abc`); tid != "" || sid != "" {
+		t.Errorf("non-JSON line: got %q %q", tid, sid)
+	}
+}
+
+func TestSubtree(t *testing.T) {
+	spans := []spanT{{SpanID: "a", ParentSpanID: "p"}, {SpanID: "b", ParentSpanID: "a"}, {SpanID: "c", ParentSpanID: "b"}, {SpanID: "d", ParentSpanID: "p"}}
+	var got []string
+	for _, sp := range Subtree(spans, "a") {
+		got = append(got, sp.SpanID)
+	}
+	if strings.Join(got, ",") != "a,b,c" {
+		t.Errorf("Subtree(a) = %v, want a,b,c (not the sibling d nor the parent p)", got)
 	}
 }
 

@@ -271,8 +271,9 @@ func (d *demo) check(t *testing.T, out, app string, port int, pythonImage string
 
 // checkTraces asserts what step 7 shows for /hello and /error under the
 // SDK, against the trace file and the store themselves: each request's
-// trace id has its server span in the collector's trace file (/error's
-// with status Error) and log lines in the store whose traceid is that id;
+// trace id and span are in the collector's trace file (the span naming the
+// path, /error's marked an error), the store holds log lines of the pod
+// with that traceid and the spanid of the request's span or one below it,
 // and the pod's stored lines carry trace ids.
 func (d *demo) checkTraces(t *testing.T, out string) {
 	t.Helper()
@@ -288,7 +289,7 @@ func (d *demo) checkTraces(t *testing.T, out string) {
 	rows := storeRows(t, fmt.Sprintf("pod:=%q", pod))
 	withID := 0
 	for _, r := range rows {
-		if lineTraceID(t, r) != "" {
+		if tid, _ := lineIDs(t, r); tid != "" {
 			withID++
 		}
 	}
@@ -296,35 +297,48 @@ func (d *demo) checkTraces(t *testing.T, out string) {
 		t.Errorf("none of the %d stored lines of pod %s has a traceid", len(rows), pod)
 	}
 	for _, path := range []string{"/hello", "/error"} {
-		id := match(t, out, `GET http://127\.0\.0\.1:\d+`+path+` -> HTTP \d+[^\n]*\n\s+trace ([0-9a-f]{32}), \d+ span`)
-		spans := c.Trace(id)
-		var server *otlpfile.Span
-		for i, sp := range spans {
-			if sp.Kind == "Server" && sp.ParentSpanID == "" {
-				server = &spans[i]
-			}
-		}
-		if server == nil {
-			t.Errorf("GET %s: trace %s has no root server span in %s (spans: %+v)", path, id, file, spans)
+		m := regexp.MustCompile(`GET http://127\.0\.0\.1:\d+` + path + ` -> HTTP \d+[^\n]*\n\s+trace ([0-9a-f]{32}), \d+ span\(s\) of this request[^\n]*\n\s+span ([0-9a-f]{16}) `).FindStringSubmatch(out)
+		if m == nil {
+			t.Errorf("GET %s: the output shows no trace id and span:\n%s", path, out)
 			continue
 		}
-		if !strings.Contains(server.Name, path) || server.Service != "sample" {
-			t.Errorf("GET %s: server span %q of service %q", path, server.Name, server.Service)
+		id, spanID := m[1], m[2]
+		spans := c.Trace(id)
+		var req *otlpfile.Span
+		for i := range spans {
+			if spans[i].SpanID == spanID {
+				req = &spans[i]
+			}
 		}
-		if wantErr := path == "/error"; (server.StatusCode == "Error") != wantErr {
-			t.Errorf("GET %s: server span status %s", path, server.StatusCode)
+		if req == nil {
+			t.Errorf("GET %s: span %s of trace %s is not in %s (the trace has %d spans)", path, spanID, id, file, len(spans))
+			continue
 		}
-		if !strings.Contains(out, fmt.Sprintf("span %s %q kind=Server", server.SpanID, server.Name)) {
-			t.Errorf("GET %s: the output does not show server span %s %q", path, server.SpanID, server.Name)
+		if !strings.Contains(req.Name, path) || req.Service != "sample" || (req.Kind != "Server" && req.Kind != "Internal") {
+			t.Errorf("GET %s: span %q kind %s of service %q", path, req.Name, req.Kind, req.Service)
+		}
+		isErr := req.StatusCode == "Error" || req.Attributes["http.status_code"] == int64(500) || req.Attributes["http.response.status_code"] == int64(500)
+		if isErr != (path == "/error") {
+			t.Errorf("GET %s: span status %s, attributes %v", path, req.StatusCode, req.Attributes)
+		}
+		// The request's span and those below it.
+		mine := map[string]bool{spanID: true}
+		for grew := true; grew; {
+			grew = false
+			for _, sp := range spans {
+				if !mine[sp.SpanID] && mine[sp.ParentSpanID] {
+					mine[sp.SpanID], grew = true, true
+				}
+			}
 		}
 		n := 0
 		for _, r := range rows {
-			if lineTraceID(t, r) == id {
+			if tid, sid := lineIDs(t, r); tid == id && mine[sid] {
 				n++
 			}
 		}
 		if n == 0 {
-			t.Errorf("GET %s: no stored line of pod %s has traceid %s", path, pod, id)
+			t.Errorf("GET %s: no stored line of pod %s has traceid %s and a spanid of the request's spans", path, pod, id)
 		}
 		if !strings.Contains(out, fmt.Sprintf("%d stored log line(s) with traceid %s", n, id)) {
 			t.Errorf("GET %s: the output does not say %d stored lines have traceid %s", path, n, id)
@@ -332,15 +346,16 @@ func (d *demo) checkTraces(t *testing.T, out string) {
 	}
 }
 
-func lineTraceID(t *testing.T, msg string) string {
+func lineIDs(t *testing.T, msg string) (traceID, spanID string) {
 	t.Helper()
 	var l struct {
 		TraceID string `json:"traceid"`
+		SpanID  string `json:"spanid"`
 	}
 	if err := json.Unmarshal([]byte(msg), &l); err != nil {
 		t.Errorf("stored line is not JSON: %v: %s", err, msg)
 	}
-	return l.TraceID
+	return l.TraceID, l.SpanID
 }
 
 // storeRows returns the stored lines (_msg) matching the LogsQL query q.
