@@ -20,8 +20,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,7 +41,6 @@ const (
 	workers       = 4
 	requests      = 3000 // the fixed load: GET /hello, this many times
 	concurrency   = 8
-	pathEnv       = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 )
 
 type result struct {
@@ -122,14 +119,11 @@ func run(t *testing.T, name, appRoot, agentRoot string, annotations map[string]s
 		t.Fatal(err)
 	}
 	defer pod.Close()
-	runtimeMounts := func(root string) []sandbox.Mount {
-		return []sandbox.Mount{{Source: "/proc", Target: filepath.Join(root, "proc")}, {Source: "/dev", Target: filepath.Join(root, "dev")}}
-	}
 	env := map[string]string{}
 	for _, e := range app.Env {
 		env[e.Name] = e.Value
 	}
-	mounts := runtimeMounts(appRoot)
+	mounts := clienttest.RuntimeMounts(appRoot)
 	var receiver *otlpreceiver.Receiver
 	if agentRoot != "" {
 		s := clienttest.Inject(t, clienttest.Workload{
@@ -151,41 +145,15 @@ func run(t *testing.T, name, appRoot, agentRoot string, annotations map[string]s
 		})
 		env = s.Env(t, app.Name)
 		receiver = clienttest.ListenWhereTold(t, pod, env)
-		emptyDir := t.TempDir()
-		initC := s.Container(t, initContainer)
-		var initOut strings.Builder
-		var mu sync.Mutex
-		w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return initOut.Write(p) })
-		volume := func(c *corev1.Container, root string) []sandbox.Mount {
-			var m []sandbox.Mount
-			for _, vm := range c.VolumeMounts {
-				if vm.Name != initContainer {
-					t.Fatalf("container %s mounts volume %s, which the bench does not provide", c.Name, vm.Name)
-				}
-				m = append(m, sandbox.Mount{Source: emptyDir, Target: filepath.Join(root, vm.MountPath), ReadOnly: vm.ReadOnly})
-			}
-			return m
-		}
-		ip, err := pod.Start(sandbox.Container{
-			Argv:   inRoot(agentRoot, initC.WorkingDir, append(slices.Clone(initC.Command), initC.Args...)...),
-			Env:    clienttest.ProcessEnv(s.Env(t, initC.Name), pathEnv, "/root"),
-			Mounts: append(runtimeMounts(agentRoot), volume(initC, agentRoot)...),
-			Stdout: w, Stderr: w,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ip.Wait(2 * time.Minute); err != nil {
-			t.Fatalf("%s: init container: %v\n%s", name, err, initOut.String())
-		}
-		mounts = append(mounts, volume(s.Container(t, app.Name), appRoot)...)
+		vol := clienttest.RunInit(t, pod, s, initContainer, agentRoot)
+		mounts = append(mounts, vol.MountsOf(t, s.Container(t, app.Name), appRoot)...)
 	}
 
 	stdout, stderr := clienttest.NewLines(), clienttest.NewLines()
 	started := time.Now()
 	proc, err := pod.Start(sandbox.Container{
-		Argv:   inRoot(appRoot, app.WorkingDir, app.Command...),
-		Env:    clienttest.ProcessEnv(env, pathEnv, "/root"),
+		Argv:   clienttest.InRoot(appRoot, app.WorkingDir, app.Command...),
+		Env:    clienttest.ProcessEnv(env, clienttest.ImagePath, "/root"),
 		Mounts: mounts, Stdout: stdout, Stderr: stderr,
 	})
 	if err != nil {
@@ -257,14 +225,6 @@ func run(t *testing.T, name, appRoot, agentRoot string, annotations map[string]s
 	t.Logf("%s: start %s, p50 %s, p99 %s, %.0f req/s, worker RSS KiB %v, spans %d, log records %d",
 		name, r.start, r.p50, r.p99, r.rps, r.rssKiB, r.spans, r.logs)
 	return r
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-func inRoot(root, wd string, argv ...string) []string {
-	return append([]string{"nsenter", "--root=" + root, "--wd=" + filepath.Join(root, wd), "--"}, argv...)
 }
 
 // load sends n GETs of /hello from `concurrency` clients and returns each
