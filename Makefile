@@ -142,4 +142,4 @@ test-demo:
 ## Python SDK image, autotel's log agent, and nothing: latency, RSS per
 ## worker, start time, records exported/s (root; a table in the log).
 bench-sdk:
-	cd test/clients && $(GO) vet -tags sdkbench ./sdkbench/ && $(GO) test -tags sdkbench -count=1 -v -run TestSDKBench ./sdkbench/ 2>&1 | grep -v '^          '
+	set -o pipefail; cd test/clients && $(GO) vet -tags sdkbench ./sdkbench/ && $(GO) test -tags sdkbench -count=1 -v -run TestSDKBench ./sdkbench/ 2>&1 | grep -v '^          '
