@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: run run-cluster test test-go test-clients test-agent test-collector test-loki bench-collector test-chart test-logpath test-testkit chart-sync helm cluster-up cluster-down cluster-status images e2e demo demo-down test-demo unit generate verify-generated build bench kube-binaries vet
+.PHONY: run run-cluster test test-go test-clients test-agent test-collector test-loki bench-collector test-chart test-logpath test-testkit chart-sync helm cluster-up cluster-down cluster-status images e2e demo demo-down test-demo unit generate verify-generated build bench kube-binaries vet bench-sdk
 
 ## run: bring up a local control plane and run the operator against it
 ## (or, with KUBECONFIG set, run the operator against that cluster).
@@ -133,7 +133,14 @@ demo:
 demo-down:
 	hack/demo.sh down
 
-## test-demo: runs the demo end to end (three variants) and checks its output.
+## test-demo: runs the demo end to end (four variants: the SDK with flask, gunicorn,
+## uvicorn and --python-image; autotel's log agent) and checks its output.
 test-demo:
 	$(GO) vet -tags demo ./test/demo/
 	$(GO) test -tags demo -timeout 60m -count=1 -v ./test/demo/
+
+## bench-sdk: gunicorn (4 workers) under a fixed load with the OpenTelemetry
+## Python SDK image, autotel's log agent, and nothing: latency, RSS per
+## worker, start time, records exported/s (root; a table in the log).
+bench-sdk:
+	set -o pipefail; cd test/clients && $(GO) vet -tags sdkbench ./sdkbench/ && $(GO) test -tags sdkbench -count=1 -v -run TestSDKBench ./sdkbench/ 2>&1 | grep -v '^          '

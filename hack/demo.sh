@@ -2,10 +2,13 @@
 # The seed's whole story on this machine, in one command: a one-node cluster
 # (hack/cluster.sh), autotel installed with its Helm chart (operator and the
 # collector DaemonSet running the seed's pipeline), a local Loki-protocol store
-# (VictoriaLogs), the seed's Instrumentation and Deployment, requests to
-# /hello and /error, and the stored log lines read back with their labels.
+# (VictoriaLogs), the seed's Instrumentation and Deployment instrumented by
+# the real OpenTelemetry Python SDK, requests to /hello and /error, each
+# shown with its trace (the collector's file exporter, a file on this
+# machine) and the stored log lines sharing its trace id.
 #
-# Usage: hack/demo.sh [up] [--app flask|gunicorn|uvicorn] [--python-image IMAGE]
+# Usage: hack/demo.sh [up] [--app flask|gunicorn|uvicorn] [--python-agent sdk|logs]
+#                     [--python-image IMAGE]
 #        hack/demo.sh down
 #
 #   up (default)    bring everything up and run the story; safe to run again
@@ -14,8 +17,13 @@
 #   --app           the seed's sample to run: flask (the seed's Deployment,
 #                   Flask's dev server; default), gunicorn (Flask under
 #                   Gunicorn), uvicorn (FastAPI under Uvicorn)
-#   --python-image  the Python auto-instrumentation image instead of autotel's
-#                   log agent, e.g. upstream's autoinstrumentation-python: a
+#   --python-agent  sdk (default): upstream's OpenTelemetry Python SDK
+#                   0.64b0 (imagebuild row autoinstrumentation-python), as
+#                   the operator's default Python image; traces and logs.
+#                   logs: autotel's Python log agent (logs only, no spans)
+#   --python-image  the Python auto-instrumentation image to set in the
+#                   Instrumentation's spec.python.image, e.g. upstream's
+#                   published autoinstrumentation-python: a
 #                   reference already in the node's image store, one the
 #                   local docker has, a docker-archive/OCI tarball path, or
 #                   (last) one containerd can pull from this machine
@@ -44,6 +52,13 @@ STORE_ADDR=127.0.0.1:9428
 OPERATOR_IMAGE=autotel.local/autotel/operator:dev
 COLLECTOR_IMAGE=autotel.local/autotel/collector:dev
 AGENT_IMAGE=autotel.local/autoinstrumentation-python:dev # autotel-image python-agent
+SDK_IMAGE=autotel.local/otel/autoinstrumentation-python:0.64b0 # autotel-image autoinstrumentation-python
+# The collector's file exporter writes the traces pipeline here: the
+# chart's queue folder on the node (<persistentQueue.hostPath>/<namespace>),
+# which its init container (autotel-collector prepare-dir) hands to the
+# collector's user 65532; the demo points that hostPath into its state.
+COLLECTOR_DIR_IN_POD=/var/lib/autotel-collector/queue
+TRACES_NAME=traces.jsonl
 INIT_CONTAINER=opentelemetry-auto-instrumentation-python
 # What the chart's pods bind on the node (host network): the webhook and the
 # operator's probes and metrics, the collector's receivers, health check and
@@ -55,7 +70,7 @@ step() { printf '\n==> %s\n' "$*"; }
 note() { printf '    %s\n' "$*"; }
 die() { echo "demo: error: $*" >&2; exit 1; }
 
-usage() { sed -n '8,25p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '10,33p' "$0" | sed 's/^# \{0,1\}//'; }
 
 need_root() {
 	[ "$(id -u)" = 0 ] || die "must run as root: the one-node cluster's kubelet and containerd mount filesystems and create cgroups (try: sudo $0 ${*:-})"
@@ -84,6 +99,14 @@ build_cluster_tool() {
 	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -o "$CLUSTER_TOOL" ./cmd/autotel-cluster) >&2 || die "building cmd/autotel-cluster failed"
 }
 cluster_tool() { "$CLUSTER_TOOL" "$@"; }
+
+# cmd/autotel-demo: sends the requests and shows each one's trace (the
+# trace file) and log lines (the store): the JSON reading lives in Go.
+DEMO_TOOL=""
+build_demo_tool() {
+	DEMO_TOOL="$cache_root/tools/autotel-demo"
+	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -o "$DEMO_TOOL" ./cmd/autotel-demo) >&2 || die "building cmd/autotel-demo failed"
+}
 
 # Reads the settings this script needs from `hack/cluster.sh env` into
 # variables of the same name; only the names listed are ever assigned.
@@ -238,6 +261,9 @@ write_values() {
 		    - --metrics-addr=127.0.0.1:8080
 		    - --health-probe-addr=127.0.0.1:8081
 		    - --auto-instrumentation-python-logs-image=$AGENT_IMAGE
+		    # The seed's Instrumentation names no image: the operator's
+		    # default is the Python SDK built here.
+		    - --auto-instrumentation-python-image=$SDK_IMAGE
 		  # The tag stays :dev; a rebuilt binary must still restart the pod.
 		  podAnnotations: {autotel.io/demo-image: "$(cut -c1-16 "$builds/operator.tar.key")"}
 		  # No kube-proxy: the kubernetes Service's cluster IP carries no
@@ -251,11 +277,26 @@ write_values() {
 		  # \${env:MY_POD_IP} listeners then bind the node's 127.0.0.1.
 		  hostNetwork: true
 		  podAnnotations: {autotel.io/demo-image: "$(cut -c1-16 "$builds/collector.tar.key")"}
+		  # The node folder the chart prepares for the collector (owned by
+		  # its user 65532, by the prepare-dir init container), in the
+		  # demo's state: the trace file lands in $demo/collector/$SYSTEM_NS.
+		  persistentQueue: {hostPath: $demo/collector}
 		config:
 		  exporters:
 		    loki:
 		      # The seed's http://loki-gateway/loki/api/v1/push, here the local store.
 		      endpoint: http://$STORE_ADDR/insert/loki/api/v1/push
+		    # The traces the seed's pipeline receives, as OTLP/JSON lines.
+		    # Truncated when the collector starts (append: false).
+		    file/traces:
+		      path: $COLLECTOR_DIR_IN_POD/$TRACES_NAME
+		      flush_interval: 200ms
+		  service:
+		    pipelines:
+		      # The seed's traces pipeline (otlp in) gets an exporter; its
+		      # logs pipeline (otlp -> resource -> loki) is left as it is.
+		      traces:
+		        exporters: [file/traces]
 	EOF
 }
 
@@ -266,8 +307,10 @@ write_manifests() {
 	# shellcheck disable=SC2016 # $(OTEL_NODE_IP) is for the kubelet to expand, not the shell
 	if [ -n "$PYTHON_IMAGE" ]; then
 		inst_patch='{"spec":{"exporter":{"endpoint":"http://$(OTEL_NODE_IP):4318"},"python":{"image":"'"$PYTHON_IMAGE_REF"'"}}}'
-	else
+	elif [ "$PYTHON_AGENT" = logs ]; then
 		inst_patch='{"metadata":{"annotations":{"autotel.io/python-agent":"logs"}},"spec":{"exporter":{"endpoint":"http://$(OTEL_NODE_IP):4318"}}}'
+	else
+		inst_patch='{"spec":{"exporter":{"endpoint":"http://$(OTEL_NODE_IP):4318"}}}'
 	fi
 	kubectl patch --local -f "$repo/testdata/seed/instrumentation-otlp.yaml" --type merge -p "$inst_patch" -o yaml >"$demo/instrumentation.yaml" ||
 		die "editing the seed's Instrumentation failed"
@@ -296,13 +339,14 @@ fail_with() { # namespace message
 
 # ---------------------------------------------------------------- up
 
-APP=flask PYTHON_IMAGE="" PYTHON_IMAGE_REF=""
+APP=flask PYTHON_AGENT=sdk PYTHON_IMAGE="" PYTHON_IMAGE_REF=""
 
 up() {
 	need_root up
 	local t0=$SECONDS t
 	mkdir -p "$demo/logs" "$builds"
 
+	TRACES_FILE="$demo/collector/$SYSTEM_NS/$TRACES_NAME"
 	step "1/8 One-node cluster (hack/cluster.sh up; the first run builds Kubernetes from source, ~16 min on 2 cores)"
 	t=$SECONDS
 	KUBECONFIG_PATH=$("$here/cluster.sh" up) || die "hack/cluster.sh up failed (logs: $state_root/cluster/logs)"
@@ -314,7 +358,12 @@ up() {
 	t=$SECONDS
 	TOOL=$(image_tool)
 	local names=(operator collector "examples-$APP") tarballs
-	[ -n "$PYTHON_IMAGE" ] || names+=(python-agent)
+	if [ -z "$PYTHON_IMAGE" ]; then
+		case $PYTHON_AGENT in
+		sdk) names+=(autoinstrumentation-python) ;;
+		logs) names+=(python-agent) ;;
+		esac
+	fi
 	tarballs=$(build_images "${names[@]}")
 	# shellcheck disable=SC2086 # one path per line, no spaces in the cache's paths
 	"$here/cluster.sh" import $tarballs
@@ -391,10 +440,12 @@ up() {
 	note "    the node-local path the seed's internalTrafficPolicy: Local Service gives"
 	if [ -n "$PYTHON_IMAGE" ]; then
 		note "  spec.python.image: $PYTHON_IMAGE_REF (--python-image)"
+	elif [ "$PYTHON_AGENT" = logs ]; then
+		note "  metadata.annotations: autotel.io/python-agent: logs (--python-agent logs)"
+		note "    the operator defaults spec.python.image to autotel's Python log agent ($AGENT_IMAGE)"
 	else
-		note "  metadata.annotations: autotel.io/python-agent: logs"
-		note "    the operator defaults spec.python.image to autotel's Python log agent ($AGENT_IMAGE);"
-		note "    upstream's image is not available here (run with --python-image IMAGE where you have it)"
+		note "  (spec.python.image stays unset, as in the seed: the operator's default Python image,"
+		note "   --auto-instrumentation-python-image=$SDK_IMAGE, is the OpenTelemetry Python SDK 0.64b0 built here)"
 	fi
 	note "from testdata/seed/deployment-annotated.yaml, changed:"
 	note "  image: sample -> $(app_image), imagePullPolicy: Always -> IfNotPresent (built here, no registry)"
@@ -419,15 +470,19 @@ up() {
 		sleep 0.2
 	done
 
-	step "7/8 Requests to the app (host network, 127.0.0.1:$port)"
-	local code body
-	for path in /hello /error; do
-		body=$(curl -sS -m 10 -o - -w '\n%{http_code}' "http://127.0.0.1:$port$path") || fail_with "$APP_NS" "GET $path failed"
-		code=${body##*$'\n'}
-		body=${body%$'\n'*}
-		[ "$path" != /error ] || body="(the app raised: sample error)"
-		note "GET http://127.0.0.1:$port$path -> HTTP $code $body"
-	done
+	local traces_args=()
+	if [ "$PYTHON_AGENT" = sdk ]; then
+		step "7/8 Requests to the app (host network, 127.0.0.1:$port), each with its trace and log lines"
+		note "spans: the collector's file exporter, $TRACES_FILE"
+		note "log lines: VictoriaLogs, those of pod $POD whose traceid is the request's"
+		traces_args=(--traces "$TRACES_FILE")
+	else
+		step "7/8 Requests to the app (host network, 127.0.0.1:$port)"
+		note "(--python-agent logs: autotel's log agent sends no spans)"
+	fi
+	"$DEMO_TOOL" requests --url "http://127.0.0.1:$port" --pod "$POD" --store "$STORE_ADDR" \
+		--path /hello --path /error "${traces_args[@]}" ||
+		fail_with "$APP_NS" "the requests, or their traces and log lines, failed (collector log: kubectl -n $SYSTEM_NS logs daemonset/autotel-collector)"
 
 	step "8/8 Log records stored in VictoriaLogs for pod $APP_NS/$POD, with their labels"
 	local query="pod:=\"$POD\" | sort by (_time) | fields _time, _stream, _msg" rows=""
@@ -501,6 +556,7 @@ show_howto() {
 	row "http://$STORE_ADDR/select/vmui/" "the store's web UI"
 	row "$state_root/cluster/logs/" "cluster component logs"
 	row "$demo/logs/victoria-logs.log" "store log"
+	row "$demo/collector/$SYSTEM_NS/$TRACES_NAME" "spans (OTLP/JSON lines, the collector's file exporter)"
 	step "How to stop it"
 	say "    make demo-down        # or: hack/demo.sh down  (uninstalls autotel, stops the store by its pid, stops the cluster)"
 }
@@ -545,6 +601,8 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--app) APP=${2:-}; shift 2 || die "--app needs a value" ;;
 	--app=*) APP=${1#*=}; shift ;;
+	--python-agent) PYTHON_AGENT=${2:-}; shift 2 || die "--python-agent needs a value" ;;
+	--python-agent=*) PYTHON_AGENT=${1#*=}; shift ;;
 	--python-image) PYTHON_IMAGE=${2:-}; shift 2 || die "--python-image needs a value" ;;
 	--python-image=*) PYTHON_IMAGE=${1#*=}; shift ;;
 	-h | --help) usage; exit 0 ;;
@@ -552,9 +610,11 @@ while [ $# -gt 0 ]; do
 	esac
 done
 case "$APP" in flask | gunicorn | uvicorn) ;; *) die "--app must be flask, gunicorn or uvicorn, not '$APP'" ;; esac
+case "$PYTHON_AGENT" in sdk | logs) ;; *) die "--python-agent must be sdk (the OpenTelemetry Python SDK) or logs (autotel's log agent), not '$PYTHON_AGENT'" ;; esac
 
 case "$cmd" in
-up | down) build_cluster_tool ;;
+up) build_cluster_tool && build_demo_tool ;;
+down) build_cluster_tool ;;
 esac
 case "$cmd" in
 up) up ;;

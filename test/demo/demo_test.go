@@ -3,7 +3,10 @@
 // Package demo runs `make demo` (hack/demo.sh) end to end on the one-node
 // cluster, the way a newcomer would, and checks what it prints: the injected
 // pod, the stored log lines with the seed's labels naming that real pod, the
-// /hello and /error records, and how to reach and stop everything. Then
+// /hello and /error records, each request's trace (spans in the collector's
+// trace file, log lines in the store sharing its trace id, for each of the
+// three sample apps under the real OpenTelemetry Python SDK), and how to
+// reach and stop everything. Then
 // `hack/demo.sh down`, after which nothing of the demo may be left running.
 //
 // The build tag keeps `go test ./...` from starting a kubelet:
@@ -31,6 +34,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autotel/autotel/testkit/otlpfile"
 	"github.com/autotel/autotel/testkit/proc"
 	"github.com/autotel/autotel/testkit/repo"
 )
@@ -40,6 +44,7 @@ const (
 	appNS     = "example"
 	initName  = "opentelemetry-auto-instrumentation-python"
 	agentRef  = "autotel.local/autoinstrumentation-python:dev"
+	sdkRef    = "autotel.local/otel/autoinstrumentation-python:0.64b0"
 	// What the test's --python-image tarball is tagged: an image the node
 	// has never seen, so only the flag can have brought it there.
 	retaggedRef = "example.local/autoinstrumentation-python:demo-test"
@@ -87,13 +92,10 @@ func TestDemo(t *testing.T) {
 
 	// 1. The demo as `make demo` runs it, from whatever the caches hold
 	// (cold in a fresh CI machine: the cluster's binaries are built first).
-	start := time.Now()
-	out, err := d.run(t, 50*time.Minute, "hack/demo.sh")
-	if err != nil {
-		t.Fatalf("hack/demo.sh: %v\n%s", err, out)
-	}
-	t.Logf("demo (flask) up in %s; its output:\n%s", time.Since(start).Round(time.Second), out)
-	storePID := d.check(t, out, "flask", 5000, agentRef)
+	out := d.up(t, 50*time.Minute)
+	t.Logf("its output:\n%s", out)
+	storePID := d.check(t, out, "flask", 5000, sdkRef)
+	d.checkTraces(t, out)
 	if storePID == 0 {
 		t.Fatalf("the first run did not say it started VictoriaLogs with a pid:\n%s", out)
 	}
@@ -101,33 +103,34 @@ func TestDemo(t *testing.T) {
 
 	// 2. Run again on the running demo with another sample: the cluster, the
 	// store and the release are reused, the workload is made anew.
-	start = time.Now()
-	out, err = d.run(t, 10*time.Minute, "hack/demo.sh", "--app", "gunicorn")
-	if err != nil {
-		t.Fatalf("hack/demo.sh --app gunicorn: %v\n%s", err, out)
-	}
-	t.Logf("demo re-run (gunicorn) in %s", time.Since(start).Round(time.Second))
-	d.check(t, out, "gunicorn", 8000, agentRef)
+	out = d.up(t, 10*time.Minute, "--app", "gunicorn")
+	d.check(t, out, "gunicorn", 8000, sdkRef)
+	d.checkTraces(t, out)
 	if !strings.Contains(out, fmt.Sprintf("VictoriaLogs already running (pid %d)", storePID)) {
 		t.Errorf("the re-run did not reuse the running store (pid %d):\n%s", storePID, out)
 	}
 
 	// 3. --python-image with a tarball, as a user would pass upstream's
-	// image saved from Docker. The agent image retagged stands in for it.
+	// image saved from Docker. The SDK image retagged stands in for it.
 	tarball := d.retaggedAgent(t)
-	start = time.Now()
-	out, err = d.run(t, 10*time.Minute, "hack/demo.sh", "--app", "uvicorn", "--python-image", tarball)
-	if err != nil {
-		t.Fatalf("hack/demo.sh --app uvicorn --python-image: %v\n%s", err, out)
-	}
-	t.Logf("demo re-run (uvicorn, --python-image) in %s", time.Since(start).Round(time.Second))
+	out = d.up(t, 10*time.Minute, "--app", "uvicorn", "--python-image", tarball)
 	d.check(t, out, "uvicorn", 8000, retaggedRef)
+	d.checkTraces(t, out)
 	if !strings.Contains(out, "spec.python.image: "+retaggedRef) {
 		t.Errorf("the output does not explain the --python-image change to the Instrumentation:\n%s", out)
 	}
 
+	// 3b. autotel's log agent, as the demo ran before the SDK: logs only.
+	out = d.up(t, 10*time.Minute, "--python-agent", "logs")
+	d.check(t, out, "flask", 5000, agentRef)
+	for _, want := range []string{"autotel.io/python-agent: logs (--python-agent logs)", "autotel's log agent sends no spans"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the --python-agent logs run does not say %q:\n%s", want, out)
+		}
+	}
+
 	// 4. down: nothing of the demo may be left, and a second down is harmless.
-	start = time.Now()
+	start := time.Now()
 	out, err = d.run(t, 5*time.Minute, "hack/demo.sh", "down")
 	downDone = true
 	if err != nil {
@@ -143,6 +146,19 @@ func TestDemo(t *testing.T) {
 	if out, err := d.run(t, 5*time.Minute, "hack/demo.sh", "down"); err != nil {
 		t.Errorf("a second hack/demo.sh down failed: %v\n%s", err, out)
 	}
+}
+
+// up runs hack/demo.sh with args, failing the test when it fails, and
+// returns its output.
+func (d *demo) up(t *testing.T, timeout time.Duration, args ...string) string {
+	t.Helper()
+	start := time.Now()
+	out, err := d.run(t, timeout, "hack/demo.sh", args...)
+	if err != nil {
+		t.Fatalf("hack/demo.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	t.Logf("hack/demo.sh %s: up in %s", strings.Join(args, " "), time.Since(start).Round(time.Second))
+	return out
 }
 
 // check asserts one run's output against the cluster and the store, and
@@ -253,6 +269,124 @@ func (d *demo) check(t *testing.T, out, app string, port int, pythonImage string
 	return 0
 }
 
+// checkTraces asserts what step 7 shows for /hello and /error under the
+// SDK, against the trace file and the store themselves: each request's
+// trace id and span are in the collector's trace file (the span naming the
+// path, /error's marked an error), the store holds log lines of the pod
+// with that traceid and the spanid of the request's span or one below it,
+// and the pod's stored lines carry trace ids.
+func (d *demo) checkTraces(t *testing.T, out string) {
+	t.Helper()
+	pod := match(t, out, `==> 8/8 Log records stored in VictoriaLogs for pod example/(\S+), with their labels`)
+	file := filepath.Join(d.stateRoot, "demo", "collector", "autotel-system", "traces.jsonl")
+	if !strings.Contains(out, "spans: the collector's file exporter, "+file) {
+		t.Errorf("the output does not name the trace file %s:\n%s", file, out)
+	}
+	c, err := otlpfile.ReadFile(file)
+	if err != nil {
+		t.Fatalf("reading the collector's trace file: %v", err)
+	}
+	rows := storeRows(t, fmt.Sprintf("pod:=%q", pod))
+	withID := 0
+	for _, r := range rows {
+		if tid, _ := lineIDs(t, r); tid != "" {
+			withID++
+		}
+	}
+	if withID == 0 {
+		t.Errorf("none of the %d stored lines of pod %s has a traceid", len(rows), pod)
+	}
+	for _, path := range []string{"/hello", "/error"} {
+		m := regexp.MustCompile(`GET http://127\.0\.0\.1:\d+` + path + ` -> HTTP \d+[^\n]*\n\s+trace ([0-9a-f]{32}), \d+ span\(s\) of this request[^\n]*\n\s+span ([0-9a-f]{16}) `).FindStringSubmatch(out)
+		if m == nil {
+			t.Errorf("GET %s: the output shows no trace id and span:\n%s", path, out)
+			continue
+		}
+		id, spanID := m[1], m[2]
+		spans := c.Trace(id)
+		var req *otlpfile.Span
+		for i := range spans {
+			if spans[i].SpanID == spanID {
+				req = &spans[i]
+			}
+		}
+		if req == nil {
+			t.Errorf("GET %s: span %s of trace %s is not in %s (the trace has %d spans)", path, spanID, id, file, len(spans))
+			continue
+		}
+		if !strings.Contains(req.Name, path) || req.Service != "sample" || (req.Kind != "Server" && req.Kind != "Internal") {
+			t.Errorf("GET %s: span %q kind %s of service %q", path, req.Name, req.Kind, req.Service)
+		}
+		isErr := req.StatusCode == "Error" || req.Attributes["http.status_code"] == int64(500) || req.Attributes["http.response.status_code"] == int64(500)
+		if isErr != (path == "/error") {
+			t.Errorf("GET %s: span status %s, attributes %v", path, req.StatusCode, req.Attributes)
+		}
+		// The request's span and those below it.
+		mine := map[string]bool{spanID: true}
+		for grew := true; grew; {
+			grew = false
+			for _, sp := range spans {
+				if !mine[sp.SpanID] && mine[sp.ParentSpanID] {
+					mine[sp.SpanID], grew = true, true
+				}
+			}
+		}
+		n := 0
+		for _, r := range rows {
+			if tid, sid := lineIDs(t, r); tid == id && mine[sid] {
+				n++
+			}
+		}
+		if n == 0 {
+			t.Errorf("GET %s: no stored line of pod %s has traceid %s and a spanid of the request's spans", path, pod, id)
+		}
+		if !strings.Contains(out, fmt.Sprintf("%d stored log line(s) with traceid %s", n, id)) {
+			t.Errorf("GET %s: the output does not say %d stored lines have traceid %s", path, n, id)
+		}
+	}
+}
+
+func lineIDs(t *testing.T, msg string) (traceID, spanID string) {
+	t.Helper()
+	var l struct {
+		TraceID string `json:"traceid"`
+		SpanID  string `json:"spanid"`
+	}
+	if err := json.Unmarshal([]byte(msg), &l); err != nil {
+		t.Errorf("stored line is not JSON: %v: %s", err, msg)
+	}
+	return l.TraceID, l.SpanID
+}
+
+// storeRows returns the stored lines (_msg) matching the LogsQL query q.
+func storeRows(t *testing.T, q string) []string {
+	t.Helper()
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.PostForm("http://"+storeAddr+"/select/logsql/query", url.Values{"query": {q}})
+	if err != nil {
+		t.Fatalf("querying the store: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("query %q: HTTP %d: %s", q, resp.StatusCode, b)
+	}
+	dec := json.NewDecoder(resp.Body)
+	var msgs []string
+	for {
+		var r struct {
+			Msg string `json:"_msg"`
+		}
+		if err := dec.Decode(&r); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("query %q: answer is not JSON lines: %v", q, err)
+		}
+		msgs = append(msgs, r.Msg)
+	}
+	return msgs
+}
+
 type entry struct {
 	labels map[string]string
 	line   struct {
@@ -305,26 +439,16 @@ func storeCount(t *testing.T, pod string) int {
 
 func storeCountQuery(t *testing.T, q string) int {
 	t.Helper()
-	c := http.Client{Timeout: 10 * time.Second}
-	resp, err := c.PostForm("http://"+storeAddr+"/select/logsql/query", url.Values{"query": {q}})
-	if err != nil {
-		t.Fatalf("querying the store: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("query %q: HTTP %d: %s", q, resp.StatusCode, b)
-	}
-	return bytes.Count(bytes.TrimSpace(b), []byte("\n")) + min(1, len(bytes.TrimSpace(b)))
+	return len(storeRows(t, q))
 }
 
-// retaggedAgent writes the agent image's tarball (hack/cluster-images.sh
+// retaggedAgent writes the SDK image's tarball (hack/cluster-images.sh
 // builds it) under another name.
 func (d *demo) retaggedAgent(t *testing.T) string {
 	t.Helper()
-	out, err := d.run(t, 5*time.Minute, "hack/cluster-images.sh", "build", "python-agent")
+	out, err := d.run(t, 5*time.Minute, "hack/cluster-images.sh", "build", "autoinstrumentation-python")
 	if err != nil {
-		t.Fatalf("hack/cluster-images.sh build python-agent: %v\n%s", err, out)
+		t.Fatalf("hack/cluster-images.sh build autoinstrumentation-python: %v\n%s", err, out)
 	}
 	src := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
 	in, err := os.Open(src)

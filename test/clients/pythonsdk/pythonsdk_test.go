@@ -31,15 +31,6 @@ import (
 
 const initContainer = "opentelemetry-auto-instrumentation-python"
 
-// inRoot is argv run with root as its root directory and wd (a path in
-// the image) as its working directory, as a container runtime starts a
-// container's process: the command and its arguments stay as the pod spec
-// gives them. nsenter opens both folders before it changes root, so wd is
-// named by its path on the machine.
-func inRoot(root, wd string, argv ...string) []string {
-	return append([]string{"nsenter", "--root=" + root, "--wd=" + filepath.Join(root, wd), "--"}, argv...)
-}
-
 // The seed's Flask app in a Deployment's pod annotated inject-python, with
 // the seed's Instrumentation (OTLP logs, logging auto-instrumentation on),
 // run with exactly the environment the kubelet would build from the
@@ -97,51 +88,18 @@ func TestInjectPythonWithUpstreamAutoInstrumentation(t *testing.T) {
 	if vi < 0 || s.Mutated.Spec.Volumes[vi].EmptyDir == nil {
 		t.Fatalf("mutated pod has no emptyDir volume %s: %v", initContainer, s.Mutated.Spec.Volumes)
 	}
-	emptyDir := t.TempDir()
-	// The volume is mounted inside each container's root filesystem.
-	mountsOf := func(c *corev1.Container, root string) []sandbox.Mount {
-		var mounts []sandbox.Mount
-		for _, m := range c.VolumeMounts {
-			if m.Name != initContainer {
-				t.Fatalf("container %s mounts volume %s, which this test does not provide", c.Name, m.Name)
-			}
-			mounts = append(mounts, sandbox.Mount{Source: emptyDir, Target: filepath.Join(root, m.MountPath), ReadOnly: m.ReadOnly})
-		}
-		return mounts
-	}
-	const path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	// What a runtime mounts in every container: /proc (psutil, which the
-	// system-metrics instrumentation loads, fails without it, and a failing
-	// instrumentor stops the loading of those after it) and /dev.
-	runtimeMounts := func(root string) []sandbox.Mount {
-		return []sandbox.Mount{{Source: "/proc", Target: filepath.Join(root, "proc")}, {Source: "/dev", Target: filepath.Join(root, "dev")}}
-	}
-
 	// The init container, verbatim (`cp -r /autoinstrumentation/. <volume>`),
 	// run by the image's own busybox inside the image.
-	initC := s.Container(t, initContainer)
-	var initOut bytes.Buffer
-	initProc, err := pod.Start(sandbox.Container{
-		Argv:   inRoot(agentRoot, initC.WorkingDir, append(slices.Clone(initC.Command), initC.Args...)...),
-		Env:    clienttest.ProcessEnv(s.Env(t, initC.Name), path, "/root"),
-		Mounts: append(runtimeMounts(agentRoot), mountsOf(initC, agentRoot)...),
-		Stdout: &initOut, Stderr: &initOut,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := initProc.Wait(2 * time.Minute); err != nil {
-		t.Fatalf("init container %v: %v\n%s", initC.Command, err, initOut.String())
-	}
-	if _, err := os.Stat(filepath.Join(emptyDir, "opentelemetry", "instrumentation", "auto_instrumentation", "sitecustomize.py")); err != nil {
-		t.Fatalf("after the init container's %v the volume has no sitecustomize.py: %v", initC.Command, err)
+	vol := clienttest.RunInit(t, pod, s, initContainer, agentRoot)
+	if _, err := os.Stat(filepath.Join(vol.Dir, "opentelemetry", "instrumentation", "auto_instrumentation", "sitecustomize.py")); err != nil {
+		t.Fatalf("after the init container the volume has no sitecustomize.py: %v", err)
 	}
 
-	procEnv := clienttest.ProcessEnv(env, path, "/root")
+	procEnv := clienttest.ProcessEnv(env, clienttest.ImagePath, "/root")
 	stdout, stderr := clienttest.NewLines(), clienttest.NewLines()
 	proc, err := pod.Start(sandbox.Container{
-		Argv: inRoot(appRoot, app.WorkingDir, append(slices.Clone(app.Command), app.Args...)...), Env: procEnv,
-		Mounts: append(runtimeMounts(appRoot), mountsOf(app, appRoot)...), Stdout: stdout, Stderr: stderr,
+		Argv: clienttest.InRoot(appRoot, app.WorkingDir, append(slices.Clone(app.Command), app.Args...)...), Env: procEnv,
+		Mounts: append(clienttest.RuntimeMounts(appRoot), vol.MountsOf(t, app, appRoot)...), Stdout: stdout, Stderr: stderr,
 	})
 	if err != nil {
 		t.Fatal(err)
