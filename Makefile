@@ -136,3 +136,13 @@ demo-down:
 test-demo:
 	$(GO) vet -tags demo ./test/demo/
 	$(GO) test -tags demo -timeout 60m -count=1 -v ./test/demo/
+
+## scale: the scale tier (not in `make test`): real kube-apiserver, etcd and
+## kube-controller-manager, kwok's fake nodes, the operator as a process;
+## prints a table. Sizes: SCALE_NODES SCALE_PODS SCALE_NAMESPACES
+## SCALE_INSTRUMENTATIONS SCALE_CHANGED (see test/scale); SCALE_OUT keeps
+## the operator's heap profile.
+.PHONY: scale
+scale:
+	@bin=$$(hack/kube-binaries.sh kube-apiserver etcd kube-controller-manager) && KUBEBUILDER_ASSETS="$$bin" \
+		$(GO) test -tags scale -timeout 90m -count=1 -run TestScale -v ./test/scale/

@@ -160,7 +160,18 @@ func (r *Rollout) Reconcile(ctx context.Context, req reconcile.Request) (reconci
 	}
 
 	var retry time.Duration
+	// One restart decision per owner: its pods share it, and each costs
+	// API reads (ReplicaSet, workload) that a Deployment of many pods
+	// would otherwise repeat per pod on every reconcile.
+	owners := map[string]bool{}
 	for _, pod := range stale {
+		if owner := metav1.GetControllerOf(pod); owner != nil {
+			key := pod.Namespace + "/" + owner.Kind + "/" + owner.Name
+			if owners[key] {
+				continue
+			}
+			owners[key] = true
+		}
 		if !r.optedIn(ctx, &inst, pod.Namespace) {
 			continue
 		}

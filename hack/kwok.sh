@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds kwok (Kubernetes WithOut Kubelet: fake nodes whose pods its stages
+# move to Running), the node simulator the scale tier (test/scale) runs
+# against the real kube-apiserver, from kwok's Go module at the version
+# pinned in hack/kwok/go.mod (a module of its own, so kwok's dependencies
+# never enter the operator's go.mod), and caches it outside the repository
+# keyed by version.
+#
+# Usage: hack/kwok.sh   prints the binary's path on stdout; build progress
+# goes to stderr.
+set -euo pipefail
+
+KWOK_VERSION=v0.8.0 # keep in step with the require in hack/kwok/go.mod
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=hack/lib/cache.sh
+. "$here/lib/cache.sh"
+
+pinned=$(cd "$here/kwok" && go list -m -f '{{.Version}}' sigs.k8s.io/kwok)
+if [ "$pinned" != "$KWOK_VERSION" ]; then
+	echo "hack/kwok.sh pins kwok $KWOK_VERSION but hack/kwok/go.mod requires $pinned; make them agree" >&2
+	exit 1
+fi
+
+bin_dir=$(cache_dir "kwok-$KWOK_VERSION")
+out="$bin_dir/kwok"
+
+build_kwok() {
+	(cd "$here/kwok" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$1" sigs.k8s.io/kwok/cmd/kwok)
+}
+
+cache_lock "$bin_dir"
+if [ ! -x "$out" ]; then
+	echo "building kwok $KWOK_VERSION into $bin_dir (first time only)" >&2
+	cache_build "$out" "built kwok" build_kwok
+fi
+echo "$out"
