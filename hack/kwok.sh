@@ -6,6 +6,11 @@
 # never enter the operator's go.mod), and caches it outside the repository
 # keyed by version.
 #
+# kwok does nothing without stages (how nodes and pods change status): next
+# to the binary goes stages-fast.yaml, kwok's own "fast" stages from the
+# same module (nodes Ready at once; pods Running at once, completed and
+# deletions finished), for `kwok --config`.
+#
 # Usage: hack/kwok.sh   prints the binary's path on stdout; build progress
 # goes to stderr.
 set -euo pipefail
@@ -32,5 +37,13 @@ cache_lock "$bin_dir"
 if [ ! -x "$out" ]; then
 	echo "building kwok $KWOK_VERSION into $bin_dir (first time only)" >&2
 	cache_build "$out" "built kwok" build_kwok
+fi
+if [ ! -s "$bin_dir/stages-fast.yaml" ]; then
+	src=$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage
+	for f in node/fast/node-initialize.yaml pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+		echo "---"
+		cat "$src/$f"
+	done >"$bin_dir/stages-fast.yaml.tmp"
+	mv "$bin_dir/stages-fast.yaml.tmp" "$bin_dir/stages-fast.yaml"
 fi
 echo "$out"

@@ -33,6 +33,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -42,6 +43,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
 	"github.com/autotel/autotel/api/v1alpha1"
@@ -208,6 +210,7 @@ type cluster struct {
 
 func TestScale(t *testing.T) {
 	p := readParams(t)
+	ctrllog.SetLogger(logr.Discard()) // envtest's own messages: not the run's
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +303,7 @@ func TestScale(t *testing.T) {
 		"--concurrent-deployment-syncs", "10", "--concurrent-replicaset-syncs", "10"))
 	// kwok manages only the nodes carrying its annotation.
 	proc.StartT(t, "kwok", exec.Command(kwok,
-		"--kubeconfig", kubeconfig, "--manage-all-nodes=false",
+		"--kubeconfig", kubeconfig, "--config", filepath.Join(filepath.Dir(kwok), "stages-fast.yaml"), "--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector", kwokAnnotation+"=fake",
 		"--cidr", "10.0.0.1/16", "--node-ip", "10.0.0.1", "--node-port", strconv.Itoa(ports.Free(t)),
 		"--server-address", ports.Addr(t)))
