@@ -48,8 +48,13 @@ func IndexUnrecorded(o client.Object) []string {
 	if len(instrumentation.InjectedLanguages(pod)) == 0 {
 		return nil
 	}
-	return []string{pod.Namespace}
+	return []string{pod.Namespace, unrecordedAll}
 }
+
+// unrecordedAll is the index value every unrecorded injected pod has too
+// (no namespace is named "*"): a count reads them all with one lookup
+// instead of one per namespace of the cluster.
+const unrecordedAll = "*"
 
 // agentContainer is, per language, the container injection adds that runs
 // the Instrumentation's image (the image itself comes from the language
@@ -76,33 +81,38 @@ func (u *UnrecordedPods) Count(ctx context.Context, inst *v1alpha1.Instrumentati
 	if err := u.Client.List(ctx, &namespaces, client.UnsafeDisableDeepCopy); err != nil {
 		return 0, 0, err
 	}
+	byName := make(map[string]*corev1.Namespace, len(namespaces.Items))
+	for i := range namespaces.Items {
+		byName[namespaces.Items[i].Name] = &namespaces.Items[i]
+	}
+	var pods corev1.PodList
+	if err := u.Client.List(ctx, &pods, client.MatchingFields{unrecordedIndex: unrecordedAll}, client.UnsafeDisableDeepCopy); err != nil {
+		return 0, 0, err
+	}
 	ref := inst.Namespace + "/" + inst.Name
 	r := newResolver(ctx, u.Client)
-	for i := range namespaces.Items {
-		ns := &namespaces.Items[i]
-		var pods corev1.PodList
-		if err := u.Client.List(ctx, &pods, client.MatchingFields{unrecordedIndex: ns.Name}, client.UnsafeDisableDeepCopy); err != nil {
-			return 0, 0, err
+	for j := range pods.Items {
+		pod := &pods.Items[j]
+		ns := byName[pod.Namespace]
+		if ns == nil {
+			continue // the namespace is going; so are its pods
 		}
-		for j := range pods.Items {
-			pod := &pods.Items[j]
-			counted, stale := false, false
-			for _, l := range instrumentation.InjectedLanguages(pod) {
-				if r.resolve(ns, pod, l) != ref {
-					continue
-				}
-				counted = true
-				if a, ok := agentContainer[l]; ok {
-					if img := runningImage(pod, a.name, a.init); img != "" && img != specImage(l, &inst.Spec) {
-						stale = true
-					}
+		counted, stale := false, false
+		for _, l := range instrumentation.InjectedLanguages(pod) {
+			if r.resolve(ns, pod, l) != ref {
+				continue
+			}
+			counted = true
+			if a, ok := agentContainer[l]; ok {
+				if img := runningImage(pod, a.name, a.init); img != "" && img != specImage(l, &inst.Spec) {
+					stale = true
 				}
 			}
-			if counted {
-				total++
-				if stale {
-					outdated++
-				}
+		}
+		if counted {
+			total++
+			if stale {
+				outdated++
 			}
 		}
 	}
@@ -211,7 +221,7 @@ func (r resolver) defaultFor(namespace string) string {
 
 func (r resolver) lookupDefault(namespace string) string {
 	var list v1alpha1.InstrumentationList
-	if err := r.c.List(r.ctx, &list, client.InNamespace(namespace)); err != nil {
+	if err := r.c.List(r.ctx, &list, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return ""
 	}
 	pick := func(items []v1alpha1.Instrumentation) string {

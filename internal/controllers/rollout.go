@@ -125,7 +125,8 @@ func (r *Rollout) Reconcile(ctx context.Context, req reconcile.Request) (reconci
 	}
 	hash := instrumentation.SpecHash(&inst)
 	var pods corev1.PodList
-	if err := r.Client.List(ctx, &pods, client.MatchingFields{instrumentationIndex: req.Namespace + "/" + req.Name}); err != nil {
+	// Read only (counted, and owners looked up): no deep copy of each pod.
+	if err := r.Client.List(ctx, &pods, client.MatchingFields{instrumentationIndex: req.Namespace + "/" + req.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, fmt.Errorf("listing pods of %s: %w", req, err)
 	}
 	var total, outdated int32
