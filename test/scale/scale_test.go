@@ -203,7 +203,6 @@ type cluster struct {
 	c      client.Client
 	cfg    *rest.Config
 	op     *proc.Process
-	opOut  string
 	pprof  string
 	sample *sampler
 }
