@@ -20,11 +20,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=hack/lib/cache.sh
 . "$here/lib/cache.sh"
 
-pinned=$(cd "$here/kwok" && go list -m -f '{{.Version}}' sigs.k8s.io/kwok)
-if [ "$pinned" != "$KWOK_VERSION" ]; then
-	echo "hack/kwok.sh pins kwok $KWOK_VERSION but hack/kwok/go.mod requires $pinned; make them agree" >&2
-	exit 1
-fi
+cache_pinned "$here/kwok" sigs.k8s.io/kwok "$KWOK_VERSION"
 
 bin_dir=$(cache_dir "kwok-$KWOK_VERSION")
 out="$bin_dir/kwok"
@@ -39,7 +35,7 @@ if [ ! -x "$out" ]; then
 	cache_build "$out" "built kwok" build_kwok
 fi
 if [ ! -s "$bin_dir/stages-fast.yaml" ]; then
-	src=$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage
+	src=$(cd "$here/kwok" && go mod download sigs.k8s.io/kwok && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage
 	for f in node/fast/node-initialize.yaml pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
 		echo "---"
 		cat "$src/$f"

@@ -22,6 +22,7 @@ package scale
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -37,6 +38,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -210,12 +212,9 @@ type cluster struct {
 func TestScale(t *testing.T) {
 	p := readParams(t)
 	ctrllog.SetLogger(logr.Discard()) // envtest's own messages: not the run's
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin, err := testenv.BinaryDir()
-	if err != nil {
+	root, errRoot := testenv.RepoRoot()
+	bin, errBin := testenv.BinaryDir()
+	if err := errors.Join(errRoot, errBin); err != nil {
 		t.Fatal(err)
 	}
 	kcm := filepath.Join(bin, "kube-controller-manager")
@@ -373,20 +372,10 @@ func (cl *cluster) createNodes() {
 		}}
 		return cl.c.Create(context.Background(), n)
 	})
-	wait.For(cl.t, 5*time.Minute, "kwok to mark every node Ready", func() (bool, string) {
-		var nodes corev1.NodeList
-		if err := cl.c.List(context.Background(), &nodes); err != nil {
-			return false, err.Error()
-		}
-		ready := 0
-		for _, n := range nodes.Items {
-			for _, c := range n.Status.Conditions {
-				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-					ready++
-				}
-			}
-		}
-		return ready == cl.p.nodes, fmt.Sprintf("%d of %d Ready", ready, cl.p.nodes)
+	waitAll(cl, 5*time.Minute, "kwok to mark every node Ready", &corev1.NodeList{}, cl.p.nodes, func(n *corev1.Node) bool {
+		return slices.ContainsFunc(n.Status.Conditions, func(c corev1.NodeCondition) bool {
+			return c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
+		})
 	})
 }
 
@@ -426,19 +415,8 @@ func (cl *cluster) createInstrumentations() {
 	if err := cl.c.Create(context.Background(), cl.instrumentation(benchNamespace, false)); err != nil {
 		cl.t.Fatal(err)
 	}
-	wait.For(cl.t, 5*time.Minute, "the operator to reconcile every Instrumentation", func() (bool, string) {
-		var list v1alpha1.InstrumentationList
-		if err := cl.c.List(context.Background(), &list); err != nil {
-			return false, err.Error()
-		}
-		done := 0
-		for _, inst := range list.Items {
-			if inst.Status.SpecHash != "" {
-				done++
-			}
-		}
-		return done == cl.p.instrumentations+1, fmt.Sprintf("%d of %d reconciled", done, cl.p.instrumentations+1)
-	})
+	waitAll(cl, 5*time.Minute, "the operator to reconcile every Instrumentation", &v1alpha1.InstrumentationList{}, cl.p.instrumentations+1,
+		func(inst *v1alpha1.Instrumentation) bool { return inst.Status.SpecHash != "" })
 }
 
 // createDeployments: two per namespace, each pinned to a node (nodeName in
@@ -473,20 +451,29 @@ func (cl *cluster) createDeployments() {
 // waitReady waits until every scale Deployment satisfies done and returns
 // when that was first seen.
 func (cl *cluster) waitReady(what string, done func(*appsv1.Deployment) bool) time.Time {
+	return waitAll(cl, 30*time.Minute, what, &appsv1.DeploymentList{}, 2*cl.p.namespaces, done)
+}
+
+// waitAll waits until want items of list satisfy done (T is the item type,
+// *T what list's items are) and returns when that was first seen.
+func waitAll[T any, L client.ObjectList](cl *cluster, timeout time.Duration, what string, list L, want int, done func(*T) bool) time.Time {
 	var at time.Time
-	wait.For(cl.t, 30*time.Minute, what, func() (bool, string) {
-		var list appsv1.DeploymentList
-		if err := cl.c.List(context.Background(), &list); err != nil {
+	wait.For(cl.t, timeout, what, func() (bool, string) {
+		if err := cl.c.List(context.Background(), list); err != nil {
+			return false, err.Error()
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
 			return false, err.Error()
 		}
 		ok := 0
-		for i := range list.Items {
-			if done(&list.Items[i]) {
+		for _, o := range items {
+			if item, is := any(o).(*T); is && done(item) {
 				ok++
 			}
 		}
 		at = time.Now()
-		return ok == 2*cl.p.namespaces, fmt.Sprintf("%d of %d Deployments", ok, 2*cl.p.namespaces)
+		return ok == want, fmt.Sprintf("%d of %d", ok, want)
 	})
 	return at
 }
