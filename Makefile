@@ -144,3 +144,13 @@ test-demo:
 ## worker, start time, records exported/s (root; a table in the log).
 bench-sdk:
 	set -o pipefail; cd test/clients && $(GO) vet -tags sdkbench ./sdkbench/ && $(GO) test -tags sdkbench -count=1 -v -run TestSDKBench ./sdkbench/ 2>&1 | grep -v '^          '
+
+## scale: the scale tier (not in `make test`): real kube-apiserver, etcd and
+## kube-controller-manager, kwok's fake nodes, the operator as a process;
+## prints a table. Sizes: SCALE_NODES SCALE_PODS SCALE_NAMESPACES
+## SCALE_INSTRUMENTATIONS SCALE_CHANGED (see test/scale); SCALE_OUT keeps
+## the operator's heap profile.
+.PHONY: scale
+scale:
+	@bin=$$(hack/kube-binaries.sh kube-apiserver etcd kube-controller-manager) && KUBEBUILDER_ASSETS="$$bin" \
+		$(GO) test -tags scale -timeout 90m -count=1 -run TestScale -v ./test/scale/

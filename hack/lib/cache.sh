@@ -31,3 +31,14 @@ cache_build() {
 	mv "$out.tmp" "$out"
 	echo "$done in $(($(date +%s) - start))s" >&2
 }
+
+# cache_pinned DIR MODULE VERSION: fails unless the tools module in DIR
+# requires MODULE at VERSION, the version the calling script caches under.
+cache_pinned() {
+	local pinned
+	pinned=$(cd "$1" && go list -m -f '{{.Version}}' "$2")
+	if [ "$pinned" != "$3" ]; then
+		echo "$(basename "$0") pins $2 $3 but $1/go.mod requires $pinned; make them agree" >&2
+		exit 1
+	fi
+}

@@ -76,3 +76,43 @@ func TestSlimPodKeepsInjection(t *testing.T) {
 		t.Errorf("slim pod keeps more or less than it should: %+v", slim)
 	}
 }
+
+// TestSlimPodPlainKeepsIdentity: a pod showing no injection and no status
+// annotation — most of a cluster — is cached as its identity and phase
+// only, and still reads as not injected and unindexed.
+func TestSlimPodPlainKeepsIdentity(t *testing.T) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "p", UID: "u", ResourceVersion: "7",
+		Labels: map[string]string{"app": "p"}, Annotations: map[string]string{"note": "x"}},
+		Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1", Env: []corev1.EnvVar{{Name: "A", Value: "b"}}}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+	out, err := SlimPod(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slim := out.(*corev1.Pod)
+	if slim.Name != "p" || slim.Namespace != "shop" || slim.UID != "u" || slim.ResourceVersion != "7" || slim.Status.Phase != corev1.PodRunning {
+		t.Errorf("the slim plain pod lost its identity: %+v", slim)
+	}
+	if slim.Labels != nil || slim.Annotations != nil || slim.Spec.Containers != nil {
+		t.Errorf("the slim plain pod keeps more than its identity: %+v", slim)
+	}
+	if IndexUnrecorded(slim) != nil || len(instrumentation.InjectedLanguages(slim)) != 0 || podInstrumentations(slim) != nil {
+		t.Errorf("the slim plain pod reads as injected")
+	}
+	// A pod already carrying injection's node-name variable is not plain.
+	pod.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "OTEL_RESOURCE_ATTRIBUTES_NODE_NAME", ValueFrom: &corev1.EnvVarSource{}}}
+	pod.Annotations = map[string]string{injectPython: "true"}
+	out, _ = SlimPod(pod)
+	if out.(*corev1.Pod).Spec.Containers == nil {
+		t.Errorf("a pod showing SDK instrumentation lost its containers")
+	}
+	// A pod recording its sidecar config keeps the metadata the sidecar
+	// rollout reads (the annotation, its owner).
+	pod = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "s",
+		Annotations:     map[string]string{instrumentation.SidecarConfigAnnotation: "shop/agent@abc"},
+		OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "rs"}}}}
+	out, _ = SlimPod(pod)
+	if s := out.(*corev1.Pod); s.Annotations[instrumentation.SidecarConfigAnnotation] == "" || len(s.OwnerReferences) != 1 {
+		t.Errorf("a pod recording its sidecar config lost its metadata: %+v", s.ObjectMeta)
+	}
+}

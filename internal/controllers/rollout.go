@@ -121,7 +121,8 @@ func (r *Rollout) Reconcile(ctx context.Context, req reconcile.Request) (reconci
 	}
 	hash := instrumentation.SpecHash(&inst)
 	var pods corev1.PodList
-	if err := r.Client.List(ctx, &pods, client.MatchingFields{instrumentationIndex: req.Namespace + "/" + req.Name}); err != nil {
+	// Read only (counted, and owners looked up): no deep copy of each pod.
+	if err := r.Client.List(ctx, &pods, client.MatchingFields{instrumentationIndex: req.Namespace + "/" + req.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, fmt.Errorf("listing pods of %s: %w", req, err)
 	}
 	var total, outdated int32
@@ -164,7 +165,18 @@ func (r *Rollout) Reconcile(ctx context.Context, req reconcile.Request) (reconci
 // limit deferred a restart, else at the next resync.
 func (r *Rollout) restartStale(ctx context.Context, stale []*corev1.Pod, optedIn func(*corev1.Pod) bool, key, why string) (reconcile.Result, error) {
 	var retry time.Duration
+	// One restart decision per owner: its pods share it, and each costs
+	// API reads (ReplicaSet, workload) that a Deployment of many pods
+	// would otherwise repeat per pod on every reconcile.
+	owners := map[string]bool{}
 	for _, pod := range stale {
+		if owner := metav1.GetControllerOf(pod); owner != nil {
+			ownerKey := pod.Namespace + "/" + owner.Kind + "/" + owner.Name
+			if owners[ownerKey] {
+				continue
+			}
+			owners[ownerKey] = true
+		}
 		if !optedIn(pod) {
 			continue
 		}

@@ -76,6 +76,9 @@ type Options struct {
 	// MatchConditionsMaxNamespaces bounds the namespace names written into
 	// the pod webhook's matchConditions; 0 leaves the webhook without them.
 	MatchConditionsMaxNamespaces int
+	// PprofAddr serves net/http/pprof (heap, CPU) for profiling the
+	// operator under load (the scale tier); empty disables it.
+	PprofAddr string
 }
 
 // DefaultOptions are upstream's defaults.
@@ -153,6 +156,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	for _, f := range imageFlags(&o.Images) {
 		fs.StringVar(f.ptr, "auto-instrumentation-"+f.key+"-image", *f.ptr, f.usage)
 	}
+	fs.StringVar(&o.PprofAddr, "pprof-addr", o.PprofAddr, "address net/http/pprof binds to, for profiling (empty disables it)")
 	fs.StringVar(&o.InjectionConfig.Name, "injection-config-name", o.InjectionConfig.Name,
 		"ConfigMap in the operator's namespace the injection settings are published in, read by autotel inject and autotel explain (empty: not published)")
 	bindCollectorFlags(fs, o)
@@ -194,6 +198,7 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		Logger:                  log,
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,
+		PprofBindAddress:        o.PprofAddr,
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        "autotel-operator.opentelemetry.io",
 		LeaderElectionNamespace: o.LeaderElectionNS,

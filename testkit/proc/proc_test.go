@@ -124,3 +124,22 @@ func TestKill(t *testing.T) {
 	}
 	p.Kill() // a second call on an exited process returns at once
 }
+
+func TestUsageOfThisProcess(t *testing.T) {
+	// Burn some CPU so the counter is past zero on any machine.
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for n := 0; time.Now().Before(deadline); n++ {
+		_ = n * n
+	}
+	cpu, err := proc.CPUSeconds(os.Getpid())
+	if err != nil || cpu <= 0 {
+		t.Fatalf("CPUSeconds = %v, %v; want > 0", cpu, err)
+	}
+	rss, peak, err := proc.Memory(os.Getpid())
+	if err != nil || rss <= 0 || peak < rss {
+		t.Fatalf("Memory = %d, %d, %v; want 0 < rss <= peak", rss, peak, err)
+	}
+	if _, err := proc.CPUSeconds(-1); err == nil {
+		t.Fatal("CPUSeconds(-1) succeeded")
+	}
+}
