@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -121,28 +120,11 @@ func testCollectorResource(t *testing.T, r *seedRun) {
 	w := r.workloads[0]
 	hello := expectation{body: "hello called", want: helloRequests}
 	failed := expectation{body: "error called; raising", want: errorRequests}
-	count := func(rows []row, e expectation) int {
-		n := 0
-		for _, row := range rows {
-			if row.Fields["pod"] == w.pod.Name && e.matches(row) {
-				n++
-			}
-		}
-		return n
-	}
+	count := w.count
 	query := `{pod="` + w.pod.Name + `"}`
 	before := r.store.query(t, query)
 	sentBefore := metric(t, collectorMetrics, "otelcol_exporter_sent_log_records", `exporter="loki"`)
-	for i := 0; i < helloRequests; i++ {
-		if code, body := get(t, ctx, fmt.Sprintf("http://127.0.0.1:%d/hello", w.port)); code != 200 || body != "world!" {
-			t.Fatalf("%s: GET /hello = %d %q", w.name, code, body)
-		}
-	}
-	for i := 0; i < errorRequests; i++ {
-		if code, _ := get(t, ctx, fmt.Sprintf("http://127.0.0.1:%d/error", w.port)); code != 500 {
-			t.Fatalf("%s: GET /error = %d, want 500", w.name, code)
-		}
-	}
+	w.request(t, ctx)
 	var rows []row
 	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
 		rows = r.store.query(t, query)
