@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,8 +29,14 @@ import (
 // touched since the pinned image and config give the same pods, owner
 // references move to v1beta1, and the resource can still be deleted.
 func TestCollectorAdoptsUpstreamObjects(t *testing.T) {
+	for _, fixture := range []string{"upstream-collector.yaml", "upstream-collector-daemonset.yaml"} {
+		t.Run(fixture, func(t *testing.T) { testAdoption(t, fixture) })
+	}
+}
+
+func testAdoption(t *testing.T, fixture string) {
 	ns := newNamespace(t, nil)
-	raw, err := os.ReadFile(filepath.Join("testdata", "upstream-collector.yaml"))
+	raw, err := os.ReadFile(filepath.Join("testdata", fixture))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,10 +106,9 @@ func TestCollectorAdoptsUpstreamObjects(t *testing.T) {
 		if cur.GetUID() != s.uid {
 			t.Errorf("%s %s was recreated (uid %s, was %s)", cur.GetKind(), cur.GetName(), cur.GetUID(), s.uid)
 		}
-		if s.obj.GetKind() == "Deployment" && cur.GetGeneration() != s.generation {
-			var d appsv1.Deployment
-			_ = get(t, ns, s.obj.GetName(), &d)
-			t.Errorf("Deployment %s generation %d, was %d: its pods would roll although the spec is upstream's; now %+v", cur.GetName(), cur.GetGeneration(), s.generation, d.Spec.Template.Spec)
+		if kind := s.obj.GetKind(); (kind == "Deployment" || kind == "DaemonSet") && cur.GetGeneration() != s.generation {
+			tmpl, _, _ := unstructured.NestedMap(cur.Object, "spec", "template", "spec")
+			t.Errorf("%s %s generation %d, was %d: its pods would roll although the spec is upstream's; now %v", kind, cur.GetName(), cur.GetGeneration(), s.generation, tmpl)
 		}
 	}
 	// Nothing duplicated: per kind, only the fixture's objects carry the
