@@ -3,7 +3,9 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/autotel/autotel/api/v1beta1"
+	"github.com/autotel/autotel/internal/cli"
 	"github.com/autotel/autotel/internal/collectorbuild"
 	testwait "github.com/autotel/autotel/testkit/wait"
 )
@@ -154,6 +157,21 @@ func testCollectorResource(t *testing.T, r *seedRun) {
 	sent := metric(t, collectorMetrics, "otelcol_exporter_sent_log_records", `exporter="loki"`) - sentBefore
 	if sent < float64(hello.want+failed.want) {
 		t.Errorf("the resource's collector sent %v log records to the store, want at least %d: the lines came another way", sent, hello.want+failed.want)
+	}
+
+	// autotel check sees the same on a real cluster: the DaemonSet's pod
+	// ready, the Service's EndpointSlice (kept by the controller-manager)
+	// with its one endpoint, admission accepting the spec.
+	// (The EndpointSlice may trail the pod's readiness by a moment.)
+	var out bytes.Buffer
+	wantLine := fmt.Sprintf("ok    collector %s/%s: daemonset %s 1/1 ready, Service %s with 1 ready endpoint(s)\n", col.Namespace, col.Name, name, name)
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		out.Reset()
+		cli.Check(ctx, &out, c.client, time.Now())
+		return strings.Contains(out.String(), wantLine), nil
+	})
+	if err != nil {
+		t.Errorf("autotel check: want the line %q, got:\n%s", wantLine, out.String())
 	}
 
 	// Deleting the resource removes what the operator made.
