@@ -55,7 +55,8 @@ func (k *checker) fail(format string, a ...any) {
 // failed checks: the CRD is served, the pod webhook is registered with a
 // valid certificate, the API server actually reaches it (a server-side
 // dry-run pod comes back instrumented), and every Instrumentation's
-// exporter endpoint names a Service that exists and has ready endpoints.
+// exporter endpoint names a Service that exists and has ready endpoints;
+// then every OpenTelemetryCollector (checkCollectors).
 func Check(ctx context.Context, w io.Writer, c client.Client, now time.Time) int {
 	k := &checker{w: w}
 	if _, err := c.RESTMapper().RESTMapping(schema.GroupKind{Group: "opentelemetry.io", Kind: "Instrumentation"}, "v1alpha1"); err != nil {
@@ -73,12 +74,13 @@ func Check(ctx context.Context, w io.Writer, c client.Client, now time.Time) int
 	}
 	if len(insts.Items) == 0 {
 		k.warn("no Instrumentation in the cluster: nothing to inject, and the webhook cannot be exercised")
-		return k.failures
+	} else {
+		checkWebhookInjects(ctx, k, c, &insts.Items[0])
 	}
-	checkWebhookInjects(ctx, k, c, &insts.Items[0])
 	for i := range insts.Items {
 		checkEndpoint(ctx, k, c, &insts.Items[i])
 	}
+	checkCollectors(ctx, k, c)
 	return k.failures
 }
 
@@ -181,18 +183,10 @@ func checkEndpoint(ctx context.Context, k *checker, c client.Client, inst *v1alp
 			name, namespace = n, ns
 			continue
 		}
-		var slices discoveryv1.EndpointSliceList
-		if err := c.List(ctx, &slices, client.InNamespace(namespace), client.MatchingLabels{discoveryv1.LabelServiceName: name}); err != nil {
-			k.fail("%s: listing endpoints of %s/%s: %v", ref, namespace, name, err)
+		ready, err := readyEndpoints(ctx, c, namespace, name)
+		if err != nil {
+			k.fail("%s: %v", ref, err)
 			return
-		}
-		ready := 0
-		for _, s := range slices.Items {
-			for _, e := range s.Endpoints {
-				if e.Conditions.Ready == nil || *e.Conditions.Ready {
-					ready++
-				}
-			}
 		}
 		if ready == 0 {
 			k.fail("%s: endpoint %s resolves to Service %s/%s, which has no ready endpoints (is the collector running?)", ref, inst.Spec.Exporter.Endpoint, namespace, name)
@@ -202,6 +196,23 @@ func checkEndpoint(ctx context.Context, k *checker, c client.Client, inst *v1alp
 		return
 	}
 	k.fail("%s: endpoint %s: ExternalName chain too long", ref, inst.Spec.Exporter.Endpoint)
+}
+
+// readyEndpoints counts the ready endpoints of a Service's EndpointSlices.
+func readyEndpoints(ctx context.Context, c client.Client, namespace, name string) (int, error) {
+	var slices discoveryv1.EndpointSliceList
+	if err := c.List(ctx, &slices, client.InNamespace(namespace), client.MatchingLabels{discoveryv1.LabelServiceName: name}); err != nil {
+		return 0, fmt.Errorf("listing endpoints of Service %s/%s: %w", namespace, name, err)
+	}
+	ready := 0
+	for _, s := range slices.Items {
+		for _, e := range s.Endpoints {
+			if e.Conditions.Ready == nil || *e.Conditions.Ready {
+				ready++
+			}
+		}
+	}
+	return ready, nil
 }
 
 // serviceOf maps a DNS name to a Service as cluster DNS search paths do:

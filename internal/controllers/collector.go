@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -112,7 +113,7 @@ func (r *Collector) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if c.DeletionTimestamp != nil {
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, r.dropUpstreamFinalizer(ctx, &c)
 	}
 	if c.Spec.ManagementState == v1beta1.ManagementStateUnmanaged {
 		log.V(1).Info("unmanaged: leaving the collector and its objects alone")
@@ -134,6 +135,30 @@ func (r *Collector) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, nil
+}
+
+// upstreamFinalizer is the finalizer upstream's operator puts on collectors
+// when it manages cluster RBAC for them (docs/upstream-behaviour.md §6.3).
+const upstreamFinalizer = "opentelemetrycollector.opentelemetry.io/finalizer"
+
+// dropUpstreamFinalizer lets a collector adopted from upstream's operator be
+// deleted: upstream's finalizer would otherwise keep it (and, through
+// foreground deletion, its objects) forever once that operator is gone.
+// autotel creates no cluster RBAC for collectors; a ClusterRole or binding
+// upstream made for this one is left, and the Event says how to find it.
+func (r *Collector) dropUpstreamFinalizer(ctx context.Context, c *v1beta1.OpenTelemetryCollector) error {
+	if !controllerutil.ContainsFinalizer(c, upstreamFinalizer) {
+		return nil
+	}
+	patch := client.MergeFrom(c.DeepCopy())
+	controllerutil.RemoveFinalizer(c, upstreamFinalizer)
+	if err := r.Client.Patch(ctx, c, patch); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing upstream's finalizer %s from OpenTelemetryCollector %s/%s: %w", upstreamFinalizer, c.Namespace, c.Name, err)
+	}
+	r.Recorder.Eventf(c, corev1.EventTypeNormal, "UpstreamFinalizerRemoved",
+		"removed %s; cluster RBAC upstream's operator created for this collector, if any, stays: kubectl get clusterroles,clusterrolebindings -l %s=%s.%s",
+		upstreamFinalizer, collectorbuild.LabelInstance, c.Namespace, c.Name)
+	return nil
 }
 
 // apply creates or updates each desired object in place. An object with
@@ -253,8 +278,20 @@ func mutate(existing, want client.Object) {
 	}
 }
 
+// keepRestartedAt is want's pod template with what the existing one has
+// that the operator must not undo: a `kubectl rollout restart` stamp, and
+// the empty values upstream's builder writes where autotel's leaves the
+// field out (dnsConfig: {}, shareProcessNamespace: false). Both mean the
+// same pods; without them adopting upstream's workload would change its
+// spec and roll every pod for nothing.
 func keepRestartedAt(existing, want corev1.PodTemplateSpec) corev1.PodTemplateSpec {
 	out := *want.DeepCopy()
+	if d := existing.Spec.DNSConfig; out.Spec.DNSConfig == nil && d != nil && equality.Semantic.DeepEqual(*d, corev1.PodDNSConfig{}) {
+		out.Spec.DNSConfig = d.DeepCopy()
+	}
+	if p := existing.Spec.ShareProcessNamespace; out.Spec.ShareProcessNamespace == nil && p != nil && !*p {
+		out.Spec.ShareProcessNamespace = ptr.To(false)
+	}
 	if v, ok := existing.Annotations[restartedAtAnnotation]; ok {
 		if out.Annotations == nil {
 			out.Annotations = map[string]string{}

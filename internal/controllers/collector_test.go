@@ -73,3 +73,30 @@ func testScheme(t *testing.T) *runtime.Scheme {
 	}
 	return s
 }
+
+// mutate keeps the empty dnsConfig and shareProcessNamespace: false that
+// upstream's builder writes (same pods, no rollout on adoption), but never
+// over a value the build asks for, and never a non-empty one it dropped.
+func TestCollectorMutateKeepsUpstreamEmptyValues(t *testing.T) {
+	upstream := func(dns *corev1.PodDNSConfig, share *bool) *appsv1.DaemonSet {
+		return &appsv1.DaemonSet{Spec: appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{DNSConfig: dns, ShareProcessNamespace: share}}}}
+	}
+	ds := upstream(&corev1.PodDNSConfig{}, ptr.To(false))
+	mutate(ds, &appsv1.DaemonSet{})
+	if s := ds.Spec.Template.Spec; s.DNSConfig == nil || s.ShareProcessNamespace == nil || *s.ShareProcessNamespace {
+		t.Errorf("upstream's empty values dropped: dnsConfig %v shareProcessNamespace %v", s.DNSConfig, s.ShareProcessNamespace)
+	}
+
+	ds = upstream(&corev1.PodDNSConfig{Nameservers: []string{"192.0.2.53"}}, ptr.To(true))
+	mutate(ds, &appsv1.DaemonSet{})
+	if s := ds.Spec.Template.Spec; s.DNSConfig != nil || s.ShareProcessNamespace != nil {
+		t.Errorf("values the spec no longer asks for kept: dnsConfig %v shareProcessNamespace %v", s.DNSConfig, s.ShareProcessNamespace)
+	}
+
+	ds = upstream(&corev1.PodDNSConfig{}, ptr.To(false))
+	mutate(ds, &appsv1.DaemonSet{Spec: appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+		DNSConfig: &corev1.PodDNSConfig{Searches: []string{"svc.example"}}, ShareProcessNamespace: ptr.To(true)}}}})
+	if s := ds.Spec.Template.Spec; len(s.DNSConfig.Searches) != 1 || !*s.ShareProcessNamespace {
+		t.Errorf("the build's own values lost: dnsConfig %v shareProcessNamespace %v", s.DNSConfig, *s.ShareProcessNamespace)
+	}
+}

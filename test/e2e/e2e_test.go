@@ -76,6 +76,7 @@ func TestE2E(t *testing.T) {
 	}
 	t.Logf("memory after the seed's story: %s; collector %d MiB; VictoriaLogs %d MiB; all pods' processes %d MiB",
 		c.memory(), rssKiB(c.containerPID(t, collector, "collector"))/1024, rssKiB(r.store.Proc.Pid())/1024, podsRSSKiB()/1024)
+	t.Run("CollectorResourceReplacesDaemonSet", func(t *testing.T) { testCollectorResource(t, r) })
 }
 
 // sample is one of the seed's three apps (examples/), with the env that

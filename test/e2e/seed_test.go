@@ -393,6 +393,33 @@ func (w *workload) expectations() []expectation {
 	return out
 }
 
+// request asks the workload for /hello helloRequests times and /error
+// errorRequests times.
+func (w *workload) request(t *testing.T, ctx context.Context) {
+	t.Helper()
+	for i := 0; i < helloRequests; i++ {
+		if code, body := get(t, ctx, fmt.Sprintf("http://127.0.0.1:%d/hello", w.port)); code != 200 || body != "world!" {
+			t.Fatalf("%s: GET /hello = %d %q", w.name, code, body)
+		}
+	}
+	for i := 0; i < errorRequests; i++ {
+		if code, _ := get(t, ctx, fmt.Sprintf("http://127.0.0.1:%d/error", w.port)); code != 500 {
+			t.Fatalf("%s: GET /error = %d, want 500", w.name, code)
+		}
+	}
+}
+
+// count is how many of rows are the workload's pod's and match e.
+func (w *workload) count(rows []row, e expectation) int {
+	n := 0
+	for _, row := range rows {
+		if row.Fields["pod"] == w.pod.Name && e.matches(row) {
+			n++
+		}
+	}
+	return n
+}
+
 // testLogsReachTheStore: /hello and /error on every workload; the store
 // holds exactly the expected entries per route, labelled with the real
 // pod, each line once per the workload's log path.
@@ -402,25 +429,7 @@ func testLogsReachTheStore(t *testing.T, r *seedRun) {
 	byPod := map[string]*workload{}
 	for _, w := range r.workloads {
 		byPod[w.pod.Name] = w
-		for i := 0; i < helloRequests; i++ {
-			if code, body := get(t, ctx, fmt.Sprintf("http://127.0.0.1:%d/hello", w.port)); code != 200 || body != "world!" {
-				t.Fatalf("%s: GET /hello = %d %q", w.name, code, body)
-			}
-		}
-		for i := 0; i < errorRequests; i++ {
-			if code, _ := get(t, ctx, fmt.Sprintf("http://127.0.0.1:%d/error", w.port)); code != 500 {
-				t.Fatalf("%s: GET /error = %d, want 500", w.name, code)
-			}
-		}
-	}
-	count := func(rows []row, w *workload, e expectation) int {
-		n := 0
-		for _, row := range rows {
-			if row.Fields["pod"] == w.pod.Name && e.matches(row) {
-				n++
-			}
-		}
-		return n
+		w.request(t, ctx)
 	}
 	query := `{namespace="` + seedNS + `"}`
 	var rows []row
@@ -430,7 +439,7 @@ func testLogsReachTheStore(t *testing.T, r *seedRun) {
 		missing = missing[:0]
 		for _, w := range r.workloads {
 			for _, e := range w.expectations() {
-				if n := count(rows, w, e); n < e.want {
+				if n := w.count(rows, e); n < e.want {
 					missing = append(missing, fmt.Sprintf("%s: %d of %d %s", w.name, n, e.want, e))
 				}
 			}
@@ -490,7 +499,7 @@ func testLogsReachTheStore(t *testing.T, r *seedRun) {
 	}
 	for _, w := range r.workloads {
 		for _, e := range w.expectations() {
-			if got := count(rows, w, e); got != e.want {
+			if got := w.count(rows, e); got != e.want {
 				t.Errorf("%s (pod %s): %d %s, want %d", w.name, w.pod.Name, got, e, e.want)
 			}
 		}

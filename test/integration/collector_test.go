@@ -435,6 +435,25 @@ func TestCollectorAdmission(t *testing.T) {
 	if err := k8sClient().Create(ctx(t), c); err != nil {
 		t.Fatalf("custom image rejected: %v", err)
 	}
+	// Upstream features autotel does not run: accepted, with kubectl
+	// printing what is missing.
+	_, stderr := kubectl(t, `apiVersion: opentelemetry.io/v1beta1
+kind: OpenTelemetryCollector
+metadata:
+  name: with-ta
+  namespace: `+ns+`
+spec:
+  mode: statefulset
+  targetAllocator:
+    enabled: true
+  config:
+    receivers: {otlp: {protocols: {grpc: {}}}}
+    exporters: {debug: {}}
+    service: {pipelines: {traces: {receivers: [otlp], exporters: [debug]}}}
+`, "apply", "-f", "-")
+	if !strings.Contains(stderr, "Warning: spec.targetAllocator.enabled: autotel runs no target allocator") {
+		t.Errorf("kubectl apply of a collector with a target allocator: want a warning, stderr %q", stderr)
+	}
 	// The sidecar CEL rule, as upstream.
 	s := newCollector(t, ns, "side", v1beta1.ModeSidecar, otlpToDebug)
 	s.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}

@@ -92,10 +92,11 @@ func (w *Webhook) validate(c *v1beta1.OpenTelemetryCollector) (admission.Warning
 	if c.Spec.Mode == v1beta1.ModeSidecar && c.Spec.Ingress != nil && len(c.Spec.Ingress.Raw) > 2 {
 		errs = append(errs, field.Invalid(spec.Child("ingress"), "", "sidecar mode has no Service to expose: remove spec.ingress or choose another mode"))
 	}
+	warnings := notRunWarnings(c)
 	if len(errs) > 0 {
-		return nil, errs.ToAggregate()
+		return warnings, errs.ToAggregate()
 	}
-	return nil, nil
+	return warnings, nil
 }
 
 // runsDefaultImage: the collector runs autotel-collector as the operator

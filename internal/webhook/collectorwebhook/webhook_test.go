@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
 	"github.com/autotel/autotel/api/v1alpha1"
@@ -122,3 +123,47 @@ func TestComponentTableMatchesCollector(t *testing.T) {
 		}
 	}
 }
+
+// TestNotRunFeaturesWarn: upstream features autotel stores but does not run
+// are accepted with a warning naming the field; a plain collector gets none.
+func TestNotRunFeaturesWarn(t *testing.T) {
+	w := &Webhook{}
+	plain := collector(t, "", otlpOnly)
+	if warns, err := w.ValidateCreate(context.Background(), plain); err != nil || len(warns) != 0 {
+		t.Fatalf("plain collector: warnings %v, err %v", warns, err)
+	}
+	c := collector(t, "", otlpOnly)
+	c.Name = "gw"
+	c.Spec.TargetAllocator = &runtime.RawExtension{Raw: []byte(`{"enabled":true}`)}
+	c.Spec.Ingress = &runtime.RawExtension{Raw: []byte(`{"type":"ingress","hostname":"otel.example.com"}`)}
+	c.Spec.HttpRoute = &runtime.RawExtension{Raw: []byte(`{"enabled":true}`)}
+	c.Spec.NetworkPolicy = &runtime.RawExtension{Raw: []byte(`{"enabled":true}`)}
+	c.Spec.Observability.Metrics.EnableMetrics = true
+	warns, err := w.ValidateCreate(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(warns, "\n")
+	for _, want := range []string{"spec.targetAllocator.enabled: autotel runs no target allocator", "spec.ingress: autotel makes no Ingress or Route; create one for Service gw-collector",
+		"spec.httpRoute:", "spec.networkPolicy:", "spec.observability.metrics.enableMetrics: autotel makes no ServiceMonitor or PodMonitor; scrape Service gw-collector-monitoring"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("warnings lack %q:\n%s", want, got)
+		}
+	}
+	c.Spec.TargetAllocator = &runtime.RawExtension{Raw: []byte(`{"enabled":false}`)}
+	c.Spec.Ingress, c.Spec.HttpRoute, c.Spec.NetworkPolicy = nil, nil, nil
+	c.Spec.Observability.Metrics.EnableMetrics = false
+	if warns, _ := w.ValidateCreate(context.Background(), c); len(warns) != 0 {
+		t.Errorf("disabled features still warn: %v", warns)
+	}
+}
+
+const otlpOnly = `
+receivers:
+  otlp: {protocols: {grpc: {}}}
+exporters:
+  debug: {}
+service:
+  pipelines:
+    traces: {receivers: [otlp], exporters: [debug]}
+`
