@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/autotel/autotel/api/v1beta1"
 	"github.com/autotel/autotel/internal/collectorbuild"
@@ -151,9 +152,19 @@ func selectCollector(ctx context.Context, lookup Lookup, podNamespace, value str
 		}
 		return nil, fmt.Errorf("%w: namespace %s has sidecar collectors %s; name one in the annotation", ErrMultipleCollectors, podNamespace, strings.Join(sidecars, ", "))
 	}
-	namespace, name := podNamespace, value
-	if n, nm, ok := strings.Cut(value, "/"); ok {
-		namespace, name = n, nm
+	namespace, name, qualified := strings.Cut(value, "/")
+	if !qualified {
+		namespace, name = podNamespace, value
+	}
+	// A malformed value ("ns/", "a/b/c", "My Collector") can name no
+	// collector: say so instead of asking the API server, whose answer
+	// ("resource name may not be empty", or a NotFound) hides the typo.
+	msgs := validation.IsDNS1123Subdomain(name)
+	if qualified {
+		msgs = append(msgs, validation.IsDNS1123Label(namespace)...)
+	}
+	if len(msgs) > 0 {
+		return nil, fmt.Errorf("%q names no collector (%s): use \"true\", \"false\", <name> or <namespace>/<name> of an OpenTelemetryCollector", value, strings.Join(msgs, "; "))
 	}
 	col, err := lookup.GetCollector(ctx, namespace, name)
 	if err != nil {

@@ -255,3 +255,24 @@ func TestSidecarConfigHashFollowsConfig(t *testing.T) {
 		t.Errorf("ParseSidecarConfig(%q) = %s %s %v", after, ref, hash, ok)
 	}
 }
+
+// TestSidecarMalformedValue: a value that can name no collector is an
+// error naming the annotation and the accepted forms, without a lookup.
+func TestSidecarMalformedValue(t *testing.T) {
+	f := loadFixture(t, filepath.Join("testdata", "sidecar", "cases", "name.yaml"))
+	for _, value := range []string{"demo/", "/sidecar", "demo/sidecar/x", "Side Car", "demo/Sidecar"} {
+		t.Run(value, func(t *testing.T) {
+			pod := f.pod.DeepCopy()
+			pod.Annotations[SidecarAnnotation] = value
+			out, r := mutateOrFail(t, DefaultConfig(), f.ns, pod, f.lookup)
+			if r.Sidecar == nil || !r.Sidecar.Error || hasSidecar(out) {
+				t.Fatalf("sidecar report %+v, want an error and no sidecar", r.Sidecar)
+			}
+			for _, want := range []string{SidecarAnnotation, "names no collector", "<namespace>/<name>"} {
+				if !strings.Contains(r.Sidecar.Reason, want) {
+					t.Errorf("reason %q lacks %q", r.Sidecar.Reason, want)
+				}
+			}
+		})
+	}
+}
