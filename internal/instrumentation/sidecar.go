@@ -118,7 +118,7 @@ func (m Mutator) sidecar(ctx context.Context, ns *corev1.Namespace, pod *corev1.
 		return pod, r
 	}
 	r.Collector, r.Hash = col.Namespace+"/"+col.Name, SidecarConfigHash(col)
-	out, err := m.addSidecar(ctx, ns, pod, col, lookup)
+	out, err := m.addSidecar(ctx, ns, pod, col, lookup, r.Collector+"@"+r.Hash)
 	if err == nil {
 		err = podValidityError(out)
 	}
@@ -182,8 +182,9 @@ func selectCollector(ctx context.Context, lookup Lookup, podNamespace, value str
 // addSidecar adds the collector as a native sidecar: the first init
 // container (after the collector's own init containers), restartPolicy
 // Always, so it runs before and alongside the pod's init containers and
-// containers and does not keep a Job's pod alive.
-func (m Mutator) addSidecar(ctx context.Context, ns *corev1.Namespace, pod *corev1.Pod, in *v1beta1.OpenTelemetryCollector, lookup Lookup) (*corev1.Pod, error) {
+// containers and does not keep a Job's pod alive. configValue is
+// SidecarConfigValue(in), which the caller already computed.
+func (m Mutator) addSidecar(ctx context.Context, ns *corev1.Namespace, pod *corev1.Pod, in *v1beta1.OpenTelemetryCollector, lookup Lookup, configValue string) (*corev1.Pod, error) {
 	col := in.DeepCopy()
 	collectorbuild.Default(col)
 	cfg, err := collectorbuild.ConfigYAML(col.Spec.Config)
@@ -215,7 +216,7 @@ func (m Mutator) addSidecar(ctx context.Context, ns *corev1.Namespace, pod *core
 		if out.Annotations == nil {
 			out.Annotations = map[string]string{}
 		}
-		out.Annotations[SidecarConfigAnnotation] = SidecarConfigValue(in)
+		out.Annotations[SidecarConfigAnnotation] = configValue
 	}
 	return out, nil
 }
