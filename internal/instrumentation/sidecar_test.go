@@ -219,7 +219,7 @@ func checkSidecar(t *testing.T, w sidecarWant, in, out *corev1.Pod, r Report) {
 	if w.configAnnotation && out.Annotations[SidecarConfigAnnotation] != w.collector+"@"+r.Sidecar.Hash {
 		t.Errorf("annotation %s=%q, want %s@%s", SidecarConfigAnnotation, out.Annotations[SidecarConfigAnnotation], w.collector, r.Sidecar.Hash)
 	}
-	if c.StartupProbe != nil && !equality.Semantic.DeepEqual(c.StartupProbe, c.ReadinessProbe) {
+	if !equality.Semantic.DeepEqual(c.StartupProbe, c.ReadinessProbe) {
 		t.Errorf("a native sidecar's startup probe is its readiness probe, as upstream")
 	}
 }
