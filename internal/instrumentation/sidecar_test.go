@@ -1,11 +1,13 @@
 package instrumentation
 
 import (
+	"context"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/yaml"
@@ -274,5 +276,31 @@ func TestSidecarMalformedValue(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// countingLookup counts owner reads.
+type countingLookup struct {
+	*StaticLookup
+	replicaSets int
+}
+
+func (c *countingLookup) GetReplicaSet(ctx context.Context, namespace, name string) (*appsv1.ReplicaSet, error) {
+	c.replicaSets++
+	return c.StaticLookup.GetReplicaSet(ctx, namespace, name)
+}
+
+// TestOwnerReadOncePerAdmission: the sidecar's resource attributes and the
+// language's owner chain read the pod's ReplicaSet once between them (the
+// webhook reads it from the API server).
+func TestOwnerReadOncePerAdmission(t *testing.T) {
+	f := loadFixture(t, filepath.Join("testdata", "sidecar", "cases", "with-python.yaml"))
+	l := &countingLookup{StaticLookup: f.lookup}
+	out, r := mutateOrFail(t, DefaultConfig(), f.ns, f.pod, l)
+	if !hasSidecar(out) || r.Outcome != OutcomeInjected {
+		t.Fatalf("want the sidecar and Python injected: %s", r)
+	}
+	if l.replicaSets != 1 {
+		t.Errorf("the ReplicaSet was read %d times in one admission, want 1", l.replicaSets)
 	}
 }
