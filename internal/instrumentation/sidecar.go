@@ -104,6 +104,9 @@ func (m Mutator) sidecar(ctx context.Context, ns *corev1.Namespace, pod *corev1.
 		out := pod.DeepCopy()
 		out.Spec.Containers = slices.DeleteFunc(out.Spec.Containers, isSidecar)
 		out.Spec.InitContainers = slices.DeleteFunc(out.Spec.InitContainers, isSidecar)
+		// autotel's own record goes too, or SidecarRollout would restart
+		// the workload for a collector it no longer runs.
+		delete(out.Annotations, SidecarConfigAnnotation)
 		r.Removed, r.Reason = true, "the pod refuses the sidecar: removed the existing "+collectorContainerName
 		return out, r
 	}

@@ -165,6 +165,9 @@ func checkSidecar(t *testing.T, w sidecarWant, in, out *corev1.Pod, r Report) {
 		if !r.Sidecar.Removed || slices.ContainsFunc(out.Spec.InitContainers, isSidecar) || slices.ContainsFunc(out.Spec.Containers, isSidecar) {
 			t.Errorf("otc-container not removed: %+v, init %v", r.Sidecar, containerNames(out.Spec.InitContainers))
 		}
+		if _, has := out.Annotations[SidecarConfigAnnotation]; has {
+			t.Errorf("%s kept on a pod whose sidecar was removed", SidecarConfigAnnotation)
+		}
 		return
 	}
 	if w.collector == "" {
