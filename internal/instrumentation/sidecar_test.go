@@ -307,3 +307,22 @@ func TestOwnerReadOncePerAdmission(t *testing.T) {
 		t.Errorf("the ReplicaSet was read %d times in one admission, want 1", l.replicaSets)
 	}
 }
+
+// TestSidecarInvalidPodAdmittedWithout: a sidecar whose volumes collide
+// with the pod's would make the API server refuse the pod; it is admitted
+// unchanged, with a warning naming the collision.
+func TestSidecarInvalidPodAdmittedWithout(t *testing.T) {
+	f := loadFixture(t, filepath.Join("testdata", "sidecar", "cases", "user-resource-attributes.yaml"))
+	pod := f.pod.DeepCopy()
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "configmap-extra", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	out, r := mutateOrFail(t, DefaultConfig(), f.ns, pod, f.lookup)
+	if !equality.Semantic.DeepEqual(out, pod) {
+		t.Errorf("the pod was changed:\n%s", lineDiff(podYAML(t, pod), podYAML(t, out)))
+	}
+	if r.Sidecar == nil || !r.Sidecar.Error || r.Sidecar.Injected || !strings.Contains(r.Sidecar.Reason, `volume "configmap-extra" would be defined twice`) {
+		t.Errorf("sidecar report %+v, want an error naming the volume", r.Sidecar)
+	}
+	if len(r.Warnings) != 1 || r.Warnings[0].Reason != "SidecarInjectionFailed" {
+		t.Errorf("warnings %+v, want one SidecarInjectionFailed", r.Warnings)
+	}
+}
