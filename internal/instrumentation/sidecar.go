@@ -172,7 +172,7 @@ func selectCollector(ctx context.Context, lookup Lookup, podNamespace, value str
 	col, err := lookup.GetCollector(ctx, namespace, name)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("OpenTelemetryCollector %s/%s not found: %w", namespace, name, err)
+			return nil, fmt.Errorf("OpenTelemetryCollector %s/%s not found (create it with mode: sidecar, or name an existing one in the annotation): %w", namespace, name, err)
 		}
 		return nil, fmt.Errorf("reading OpenTelemetryCollector %s/%s: %w", namespace, name, err)
 	}
