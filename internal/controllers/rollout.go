@@ -40,6 +40,13 @@ const (
 	// RolledOutAnnotation on a workload records the spec hash it was last
 	// restarted for, so one change never restarts it twice.
 	RolledOutAnnotation = "autotel.io/rolled-out-for"
+	// SidecarRolledOutAnnotation is RolledOutAnnotation for collector
+	// sidecar config changes (SidecarRollout). A marker of its own: with
+	// one shared marker, an Instrumentation change and a sidecar change
+	// during one rolling update would each see the other's key, take the
+	// still-running old pods for unrestarted, and restart the workload
+	// again and again until the old pods are gone.
+	SidecarRolledOutAnnotation = "autotel.io/sidecar-rolled-out-for"
 )
 
 // Rollout keeps Instrumentation status current and, for Instrumentations
@@ -157,13 +164,14 @@ func (r *Rollout) Reconcile(ctx context.Context, req reconcile.Request) (reconci
 	}
 
 	return r.restartStale(ctx, stale, func(pod *corev1.Pod) bool { return r.optedIn(ctx, &inst, pod.Namespace) },
-		hash, fmt.Sprintf("Instrumentation %s changed (spec hash %s)", req, hash))
+		RolledOutAnnotation, hash, fmt.Sprintf("Instrumentation %s changed (spec hash %s)", req, hash))
 }
 
 // restartStale restarts the workloads of the stale pods that opted in,
-// once per key, and says when to reconcile again: soon when the rate
-// limit deferred a restart, else at the next resync.
-func (r *Rollout) restartStale(ctx context.Context, stale []*corev1.Pod, optedIn func(*corev1.Pod) bool, key, why string) (reconcile.Result, error) {
+// once per key (recorded in the workload's marker annotation), and says
+// when to reconcile again: soon when the rate limit deferred a restart,
+// else at the next resync.
+func (r *Rollout) restartStale(ctx context.Context, stale []*corev1.Pod, optedIn func(*corev1.Pod) bool, marker, key, why string) (reconcile.Result, error) {
 	var retry time.Duration
 	// One restart decision per owner: its pods share it, and each costs
 	// API reads (ReplicaSet, workload) that a Deployment of many pods
@@ -180,7 +188,7 @@ func (r *Rollout) restartStale(ctx context.Context, stale []*corev1.Pod, optedIn
 		if !optedIn(pod) {
 			continue
 		}
-		wait, err := r.restartOwner(ctx, pod, key, why)
+		wait, err := r.restartOwnerMarked(ctx, pod, marker, key, why)
 		if err != nil {
 			return reconcile.Result{}, err
 		}
@@ -218,11 +226,16 @@ func (r *Rollout) optedIn(ctx context.Context, inst *v1alpha1.Instrumentation, n
 // restartOwner restarts the workload that owns pod, once per key. It
 // returns how long to wait when the rate limit defers the restart.
 func (r *Rollout) restartOwner(ctx context.Context, pod *corev1.Pod, key, why string) (time.Duration, error) {
+	return r.restartOwnerMarked(ctx, pod, RolledOutAnnotation, key, why)
+}
+
+// restartOwnerMarked is restartOwner recording key in the marker annotation.
+func (r *Rollout) restartOwnerMarked(ctx context.Context, pod *corev1.Pod, marker, key, why string) (time.Duration, error) {
 	obj, err := r.workloadOf(ctx, pod)
 	if err != nil || obj == nil {
 		return 0, err
 	}
-	if obj.GetAnnotations()[RolledOutAnnotation] == key {
+	if obj.GetAnnotations()[marker] == key {
 		return 0, nil // already restarted for this change; never twice
 	}
 	now := r.clock().Now()
@@ -234,7 +247,7 @@ func (r *Rollout) restartOwner(ctx context.Context, pod *corev1.Pod, key, why st
 	// A JSON merge patch computed from the change: only the two
 	// annotations are sent, and client-side encoding handles any key.
 	orig := obj.DeepCopyObject().(client.Object)
-	setAnnotation(obj, RolledOutAnnotation, key)
+	setAnnotation(obj, marker, key)
 	setAnnotation(podTemplate(obj), RestartedAtAnnotation, now.UTC().Format(time.RFC3339))
 	if err := r.Client.Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
 		if apierrors.IsNotFound(err) {

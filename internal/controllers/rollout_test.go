@@ -259,3 +259,38 @@ func TestRolloutSkipsWhatNothingRecreates(t *testing.T) {
 		t.Errorf("events %q, want one restart (the Deployment's)", ev)
 	}
 }
+
+// TestRolloutAndSidecarMarkersIndependent: a sidecar config restart during
+// an Instrumentation rollout (the old pod still running) must not make the
+// Instrumentation rollout restart the workload a second time for the same
+// change, nor the other way round.
+func TestRolloutAndSidecarMarkersIndependent(t *testing.T) {
+	i := inst(true)
+	objs := deployment("web", "old-hash")
+	pod := objs[2].(*corev1.Pod)
+	f := newFixture(t, rate.NewLimiter(rate.Inf, 1), append([]client.Object{i}, objs...)...)
+	ctx := context.Background()
+	restartedAt := func() string { return f.deployment(t, "web").Spec.Template.Annotations[RestartedAtAnnotation] }
+
+	f.reconcile(t) // the Instrumentation change: restart 1
+	f.clock.Step(time.Minute)
+	if _, err := f.r.restartOwnerMarked(ctx, pod, SidecarRolledOutAnnotation, "sidecar:apps/agent@1", "sidecar config changed"); err != nil {
+		t.Fatal(err)
+	}
+	second := restartedAt()
+	if second != start.Add(time.Minute).Format(time.RFC3339) {
+		t.Fatalf("the sidecar change did not restart the Deployment (restartedAt %s)", second)
+	}
+	f.clock.Step(time.Minute)
+	f.reconcile(t) // the old pod is still stale for the Instrumentation
+	if _, err := f.r.restartOwnerMarked(ctx, pod, SidecarRolledOutAnnotation, "sidecar:apps/agent@1", "sidecar config changed"); err != nil {
+		t.Fatal(err)
+	}
+	if got := restartedAt(); got != second {
+		t.Errorf("restarted again (at %s) for changes it was already restarted for", got)
+	}
+	d := f.deployment(t, "web")
+	if d.Annotations[RolledOutAnnotation] != instrumentation.SpecHash(i) || d.Annotations[SidecarRolledOutAnnotation] != "sidecar:apps/agent@1" {
+		t.Errorf("markers %v, want one per source", d.Annotations)
+	}
+}

@@ -84,7 +84,7 @@ func (s *SidecarRollout) Reconcile(ctx context.Context, req reconcile.Request) (
 		}
 	}
 	return r.restartStale(ctx, stale, func(pod *corev1.Pod) bool { return s.optedIn(ctx, &col, pod) },
-		"sidecar:"+req.Namespace+"/"+req.Name+"@"+hash,
+		SidecarRolledOutAnnotation, "sidecar:"+req.Namespace+"/"+req.Name+"@"+hash,
 		fmt.Sprintf("the config of OpenTelemetryCollector %s, whose sidecar the pods run, changed (config hash %s)", req, hash))
 }
 

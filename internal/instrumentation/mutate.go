@@ -53,6 +53,7 @@ type Mutator struct {
 // report says what went wrong (fail-open, so our webhook never blocks a pod).
 func (m Mutator) Mutate(ctx context.Context, ns *corev1.Namespace, pod *corev1.Pod, lookup Lookup) (*corev1.Pod, Report) {
 	report := Report{Pod: podRef(ns, pod)}
+	lookup = newOwnerMemo(lookup)
 	// The collector sidecar first, as upstream; languages see its pod.
 	pod = m.withSidecar(ctx, ns, pod, lookup, &report)
 	if !RequestsInjection(ns, pod) {

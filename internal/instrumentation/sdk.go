@@ -163,7 +163,7 @@ func (s sdkEnv) resourceMap(inst *v1alpha1.Instrumentation, pod *corev1.Pod, c *
 		attrNodeName:   pod.Spec.NodeName,
 		attrInstanceID: serviceInstanceID(pod, s.ns.Name, "$("+envPodName+")", c.Name),
 	}
-	s.addOwnerAttributes(inst.Spec.Resource.AddK8sUIDAttributes, pod.ObjectMeta, k8s)
+	s.addOwnerAttributes(inst.Spec.Resource.AddK8sUIDAttributes, pod.OwnerReferences, k8s)
 	for k, v := range k8s {
 		set(k, v)
 	}
@@ -198,8 +198,8 @@ var ownerAttributeKeys = map[string][2]string{
 // build it: Deployment → ReplicaSet → Pod and CronJob → Job → Pod need an
 // API read; StatefulSet and DaemonSet own pods directly. Other owner kinds
 // (Argo Rollouts, ...) are ignored, as upstream does.
-func (s sdkEnv) addOwnerAttributes(withUID bool, meta metav1.ObjectMeta, attrs map[string]string) {
-	for _, owner := range meta.OwnerReferences {
+func (s sdkEnv) addOwnerAttributes(withUID bool, owners []metav1.OwnerReference, attrs map[string]string) {
+	for _, owner := range owners {
 		keys, ok := ownerAttributeKeys[strings.ToLower(owner.Kind)]
 		if !ok {
 			continue
@@ -210,16 +210,16 @@ func (s sdkEnv) addOwnerAttributes(withUID bool, meta metav1.ObjectMeta, attrs m
 			attrs[uidKey] = string(owner.UID)
 		}
 		// A ReplicaSet's or Job's own owner names the workload.
-		var ownerMeta metav1.ObjectMeta
+		var read metav1.Object
 		var err error
 		kind, parent := "", ""
 		switch strings.ToLower(owner.Kind) {
 		case "replicaset":
 			kind, parent = "ReplicaSet", "Deployment"
-			ownerMeta, err = objectMeta(s.lookup.GetReplicaSet(s.ctx, s.ns.Name, owner.Name))
+			read, err = s.lookup.GetReplicaSet(s.ctx, s.ns.Name, owner.Name)
 		case "job":
 			kind, parent = "Job", "CronJob"
-			ownerMeta, err = objectMeta(s.lookup.GetJob(s.ctx, s.ns.Name, owner.Name))
+			read, err = s.lookup.GetJob(s.ctx, s.ns.Name, owner.Name)
 		default:
 			continue
 		}
@@ -227,16 +227,8 @@ func (s sdkEnv) addOwnerAttributes(withUID bool, meta metav1.ObjectMeta, attrs m
 			s.note(fmt.Sprintf("owner %s %s/%s not readable, its %s is unknown: %v", kind, s.ns.Name, owner.Name, parent, err))
 			continue
 		}
-		s.addOwnerAttributes(withUID, ownerMeta, attrs)
+		s.addOwnerAttributes(withUID, read.GetOwnerReferences(), attrs)
 	}
-}
-
-// objectMeta is what a typed lookup returned, as its ObjectMeta.
-func objectMeta[T interface{ GetObjectMeta() metav1.Object }](o T, err error) (metav1.ObjectMeta, error) {
-	if err != nil {
-		return metav1.ObjectMeta{}, err
-	}
-	return *o.GetObjectMeta().(*metav1.ObjectMeta), nil
 }
 
 func (s sdkEnv) note(msg string) {

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/autotel/autotel/api/v1beta1"
 	"github.com/autotel/autotel/internal/collectorbuild"
@@ -103,6 +104,9 @@ func (m Mutator) sidecar(ctx context.Context, ns *corev1.Namespace, pod *corev1.
 		out := pod.DeepCopy()
 		out.Spec.Containers = slices.DeleteFunc(out.Spec.Containers, isSidecar)
 		out.Spec.InitContainers = slices.DeleteFunc(out.Spec.InitContainers, isSidecar)
+		// autotel's own record goes too, or SidecarRollout would restart
+		// the workload for a collector it no longer runs.
+		delete(out.Annotations, SidecarConfigAnnotation)
 		r.Removed, r.Reason = true, "the pod refuses the sidecar: removed the existing "+collectorContainerName
 		return out, r
 	}
@@ -117,7 +121,7 @@ func (m Mutator) sidecar(ctx context.Context, ns *corev1.Namespace, pod *corev1.
 		return pod, r
 	}
 	r.Collector, r.Hash = col.Namespace+"/"+col.Name, SidecarConfigHash(col)
-	out, err := m.addSidecar(ctx, ns, pod, col, lookup)
+	out, err := m.addSidecar(ctx, ns, pod, col, lookup, r.Collector+"@"+r.Hash)
 	if err == nil {
 		err = podValidityError(out)
 	}
@@ -151,14 +155,24 @@ func selectCollector(ctx context.Context, lookup Lookup, podNamespace, value str
 		}
 		return nil, fmt.Errorf("%w: namespace %s has sidecar collectors %s; name one in the annotation", ErrMultipleCollectors, podNamespace, strings.Join(sidecars, ", "))
 	}
-	namespace, name := podNamespace, value
-	if n, nm, ok := strings.Cut(value, "/"); ok {
-		namespace, name = n, nm
+	namespace, name, qualified := strings.Cut(value, "/")
+	if !qualified {
+		namespace, name = podNamespace, value
+	}
+	// A malformed value ("ns/", "a/b/c", "My Collector") can name no
+	// collector: say so instead of asking the API server, whose answer
+	// ("resource name may not be empty", or a NotFound) hides the typo.
+	msgs := validation.IsDNS1123Subdomain(name)
+	if qualified {
+		msgs = append(msgs, validation.IsDNS1123Label(namespace)...)
+	}
+	if len(msgs) > 0 {
+		return nil, fmt.Errorf("%q names no collector (%s): use \"true\", \"false\", <name> or <namespace>/<name> of an OpenTelemetryCollector", value, strings.Join(msgs, "; "))
 	}
 	col, err := lookup.GetCollector(ctx, namespace, name)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("OpenTelemetryCollector %s/%s not found: %w", namespace, name, err)
+			return nil, fmt.Errorf("OpenTelemetryCollector %s/%s not found (create it with mode: sidecar, or name an existing one in the annotation): %w", namespace, name, err)
 		}
 		return nil, fmt.Errorf("reading OpenTelemetryCollector %s/%s: %w", namespace, name, err)
 	}
@@ -171,8 +185,9 @@ func selectCollector(ctx context.Context, lookup Lookup, podNamespace, value str
 // addSidecar adds the collector as a native sidecar: the first init
 // container (after the collector's own init containers), restartPolicy
 // Always, so it runs before and alongside the pod's init containers and
-// containers and does not keep a Job's pod alive.
-func (m Mutator) addSidecar(ctx context.Context, ns *corev1.Namespace, pod *corev1.Pod, in *v1beta1.OpenTelemetryCollector, lookup Lookup) (*corev1.Pod, error) {
+// containers and does not keep a Job's pod alive. configValue is
+// SidecarConfigValue(in), which the caller already computed.
+func (m Mutator) addSidecar(ctx context.Context, ns *corev1.Namespace, pod *corev1.Pod, in *v1beta1.OpenTelemetryCollector, lookup Lookup, configValue string) (*corev1.Pod, error) {
 	col := in.DeepCopy()
 	collectorbuild.Default(col)
 	cfg, err := collectorbuild.ConfigYAML(col.Spec.Config)
@@ -204,7 +219,7 @@ func (m Mutator) addSidecar(ctx context.Context, ns *corev1.Namespace, pod *core
 		if out.Annotations == nil {
 			out.Annotations = map[string]string{}
 		}
-		out.Annotations[SidecarConfigAnnotation] = SidecarConfigValue(in)
+		out.Annotations[SidecarConfigAnnotation] = configValue
 	}
 	return out, nil
 }

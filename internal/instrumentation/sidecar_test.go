@@ -1,11 +1,13 @@
 package instrumentation
 
 import (
+	"context"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/yaml"
@@ -163,6 +165,9 @@ func checkSidecar(t *testing.T, w sidecarWant, in, out *corev1.Pod, r Report) {
 		if !r.Sidecar.Removed || slices.ContainsFunc(out.Spec.InitContainers, isSidecar) || slices.ContainsFunc(out.Spec.Containers, isSidecar) {
 			t.Errorf("otc-container not removed: %+v, init %v", r.Sidecar, containerNames(out.Spec.InitContainers))
 		}
+		if _, has := out.Annotations[SidecarConfigAnnotation]; has {
+			t.Errorf("%s kept on a pod whose sidecar was removed", SidecarConfigAnnotation)
+		}
 		return
 	}
 	if w.collector == "" {
@@ -219,7 +224,7 @@ func checkSidecar(t *testing.T, w sidecarWant, in, out *corev1.Pod, r Report) {
 	if w.configAnnotation && out.Annotations[SidecarConfigAnnotation] != w.collector+"@"+r.Sidecar.Hash {
 		t.Errorf("annotation %s=%q, want %s@%s", SidecarConfigAnnotation, out.Annotations[SidecarConfigAnnotation], w.collector, r.Sidecar.Hash)
 	}
-	if c.StartupProbe != nil && !equality.Semantic.DeepEqual(c.StartupProbe, c.ReadinessProbe) {
+	if !equality.Semantic.DeepEqual(c.StartupProbe, c.ReadinessProbe) {
 		t.Errorf("a native sidecar's startup probe is its readiness probe, as upstream")
 	}
 }
@@ -253,5 +258,71 @@ func TestSidecarConfigHashFollowsConfig(t *testing.T) {
 	}
 	if ref, hash, ok := ParseSidecarConfig(after); !ok || ref != "demo/sidecar" || hash != SidecarConfigHash(col) {
 		t.Errorf("ParseSidecarConfig(%q) = %s %s %v", after, ref, hash, ok)
+	}
+}
+
+// TestSidecarMalformedValue: a value that can name no collector is an
+// error naming the annotation and the accepted forms, without a lookup.
+func TestSidecarMalformedValue(t *testing.T) {
+	f := loadFixture(t, filepath.Join("testdata", "sidecar", "cases", "name.yaml"))
+	for _, value := range []string{"demo/", "/sidecar", "demo/sidecar/x", "Side Car", "demo/Sidecar"} {
+		t.Run(value, func(t *testing.T) {
+			pod := f.pod.DeepCopy()
+			pod.Annotations[SidecarAnnotation] = value
+			out, r := mutateOrFail(t, DefaultConfig(), f.ns, pod, f.lookup)
+			if r.Sidecar == nil || !r.Sidecar.Error || hasSidecar(out) {
+				t.Fatalf("sidecar report %+v, want an error and no sidecar", r.Sidecar)
+			}
+			for _, want := range []string{SidecarAnnotation, "names no collector", "<namespace>/<name>"} {
+				if !strings.Contains(r.Sidecar.Reason, want) {
+					t.Errorf("reason %q lacks %q", r.Sidecar.Reason, want)
+				}
+			}
+		})
+	}
+}
+
+// countingLookup counts owner reads.
+type countingLookup struct {
+	*StaticLookup
+	replicaSets int
+}
+
+func (c *countingLookup) GetReplicaSet(ctx context.Context, namespace, name string) (*appsv1.ReplicaSet, error) {
+	c.replicaSets++
+	return c.StaticLookup.GetReplicaSet(ctx, namespace, name)
+}
+
+// TestOwnerReadOncePerAdmission: the sidecar's resource attributes and the
+// language's owner chain read the pod's ReplicaSet once between them (the
+// webhook reads it from the API server).
+func TestOwnerReadOncePerAdmission(t *testing.T) {
+	f := loadFixture(t, filepath.Join("testdata", "sidecar", "cases", "with-python.yaml"))
+	l := &countingLookup{StaticLookup: f.lookup}
+	out, r := mutateOrFail(t, DefaultConfig(), f.ns, f.pod, l)
+	if !hasSidecar(out) || r.Outcome != OutcomeInjected {
+		t.Fatalf("want the sidecar and Python injected: %s", r)
+	}
+	if l.replicaSets != 1 {
+		t.Errorf("the ReplicaSet was read %d times in one admission, want 1", l.replicaSets)
+	}
+}
+
+// TestSidecarInvalidPodAdmittedWithout: a sidecar whose volumes collide
+// with the pod's would make the API server refuse the pod; it is admitted
+// unchanged, with a warning naming the collision.
+func TestSidecarInvalidPodAdmittedWithout(t *testing.T) {
+	f := loadFixture(t, filepath.Join("testdata", "sidecar", "cases", "user-resource-attributes.yaml"))
+	pod := f.pod.DeepCopy()
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "configmap-extra", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	out, r := mutateOrFail(t, DefaultConfig(), f.ns, pod, f.lookup)
+	if !equality.Semantic.DeepEqual(out, pod) {
+		t.Errorf("the pod was changed:\n%s", lineDiff(podYAML(t, pod), podYAML(t, out)))
+	}
+	if r.Sidecar == nil || !r.Sidecar.Error || r.Sidecar.Injected || !strings.Contains(r.Sidecar.Reason, `volume "configmap-extra" would be defined twice`) {
+		t.Errorf("sidecar report %+v, want an error naming the volume", r.Sidecar)
+	}
+	if len(r.Warnings) != 1 || r.Warnings[0].Reason != "SidecarInjectionFailed" {
+		t.Errorf("warnings %+v, want one SidecarInjectionFailed", r.Warnings)
 	}
 }

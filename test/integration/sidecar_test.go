@@ -98,8 +98,11 @@ func TestSidecarThroughAPI(t *testing.T) {
 		return deployment(t, ns, "opted").Spec.Template.Annotations[controllers.RestartedAtAnnotation] != ""
 	})
 	dep := deployment(t, ns, "opted")
-	if dep.Annotations[controllers.RolledOutAnnotation] != wantKey {
-		t.Errorf("rolled-out marker %q, want %q", dep.Annotations[controllers.RolledOutAnnotation], wantKey)
+	if dep.Annotations[controllers.SidecarRolledOutAnnotation] != wantKey {
+		t.Errorf("sidecar rolled-out marker %q, want %q", dep.Annotations[controllers.SidecarRolledOutAnnotation], wantKey)
+	}
+	if got := dep.Annotations[controllers.RolledOutAnnotation]; got != "" {
+		t.Errorf("a sidecar restart set the Instrumentation marker %s=%q (the two would then restart each other's rollouts)", controllers.RolledOutAnnotation, got)
 	}
 	first := dep.Spec.Template.Annotations[controllers.RestartedAtAnnotation]
 	waitFor(t, func() bool { return countEvents(t, ns, "opted", "InstrumentationRollout") == 1 })

@@ -34,6 +34,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 // Media types of the two OTLP/HTTP encodings.
@@ -203,11 +205,11 @@ func (s *Sink) Restart() error {
 	var err error
 	// The port was ours a moment ago; retry briefly in case the kernel has
 	// not released it yet.
-	for range 50 {
-		if err = s.Listen(s.Addr()); err == nil {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
+	if ok, _ := wait.Until(time.Second, 20*time.Millisecond, func() (bool, string) {
+		err = s.Listen(s.Addr())
+		return err == nil, ""
+	}); ok {
+		return nil
 	}
 	return err
 }
@@ -276,17 +278,12 @@ func (s *Sink) WaitFor(ctx context.Context, cond func() bool) error {
 // WaitQuiet waits until no export has been accepted for quiet (the
 // sender's queue is empty), at most timeout; it reports whether it was.
 func (s *Sink) WaitQuiet(quiet, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	ok, _ := wait.Until(timeout, 50*time.Millisecond, func() (bool, string) {
 		s.mu.Lock()
-		last := s.lastChange
-		s.mu.Unlock()
-		if time.Since(last) >= quiet {
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return false
+		defer s.mu.Unlock()
+		return time.Since(s.lastChange) >= quiet, ""
+	})
+	return ok
 }
 
 func (s *Sink) refuse(w http.ResponseWriter, status int, msg string) {

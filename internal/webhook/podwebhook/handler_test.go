@@ -157,8 +157,15 @@ func TestHandlerSidecar(t *testing.T) {
 	if !res.Allowed || len(res.Patches) != 0 {
 		t.Fatalf("a failed sidecar request must admit the pod unchanged: %+v", res)
 	}
-	if ev := <-rec.Events; !strings.Contains(ev, "SidecarInjectionFailed") || !strings.Contains(ev, "example/missing not found") {
-		t.Errorf("event = %q", ev)
+	// Handle records its events before it returns: none queued is a failure,
+	// not a wait until the test binary times out.
+	select {
+	case ev := <-rec.Events:
+		if !strings.Contains(ev, "SidecarInjectionFailed") || !strings.Contains(ev, "example/missing not found") {
+			t.Errorf("event = %q", ev)
+		}
+	default:
+		t.Errorf("no SidecarInjectionFailed event")
 	}
 	if got := count("error"); got != errorsBefore+1 {
 		t.Errorf("autotel_pod_mutations_total{sidecar,error} = %v, want %v", got, errorsBefore+1)
