@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -248,7 +249,7 @@ func checkSDKInjected(t *testing.T, a *sdkApp) {
 func waitAnswering(t *testing.T, ctx context.Context, a *sdkApp) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(ctx, 300*time.Millisecond, 3*time.Minute, true, func(context.Context) (bool, error) {
-		conn, err := (&http.Transport{}).DialContext(ctx, "tcp", fmt.Sprintf("127.0.0.1:%d", a.port))
+		conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", fmt.Sprintf("127.0.0.1:%d", a.port))
 		if err != nil {
 			return false, nil
 		}
