@@ -11,7 +11,9 @@
 #        hack/cluster-images.sh list             names and tags
 #
 # Names: busybox, examples-flask, examples-gunicorn, examples-uvicorn,
-# python-agent, collector, operator, cli (`list` says what each holds).
+# examples-java, examples-nodejs, python-agent, autoinstrumentation-python,
+# autoinstrumentation-java, autoinstrumentation-nodejs, collector, operator,
+# cli (`list` says what each holds).
 # Tags are autotel.local/<repo>, tag dev; pods use imagePullPolicy IfNotPresent or Never.
 # Environment: AUTOTEL_CACHE (tarballs under <cache>/images/v<N>, Debian root
 # filesystems under <cache>/rootfs), AUTOTEL_PYTHON_AGENT_TREE,

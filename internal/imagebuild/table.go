@@ -116,6 +116,39 @@ var Images = []Spec{
 		Config:     Config{Entrypoint: []string{"/autotel"}, User: "65532:65532"},
 		Dockerfile: "build/Dockerfile.cli",
 	},
+	// The Java and Node.js samples (examples/java, examples/nodejs) that
+	// the e2e tier runs with the upstream SDK images above: Debian's
+	// runtimes, unpacked like the Python base, plus the app.
+	{
+		Name: "java", Tag: "autotel.local/java:dev",
+		Doc:    "Debian's Java 17 runtime (openjdk-17-jre-headless): the Java sample's base",
+		Layers: []Layer{{Desc: "Debian openjdk-17-jre-headless", Files: []File{{Dest: "/", From: DebianRootfs("java", javaPackages, finishLibraries)}}}},
+		Config: Config{Env: []string{pathEnv}},
+		Hidden: true,
+	},
+	{
+		Name: "examples-java", Tag: "autotel.local/examples/java:dev",
+		Doc:        "examples/java (JDK HTTP server, java.util.logging) on the Java base",
+		Base:       "java",
+		Layers:     []Layer{{Desc: "javac --release 17 examples/java/Hello.java", Files: []File{{Dest: "/app", From: JavaClasses("examples/java/Hello.java")}}}},
+		Config:     Config{Cmd: []string{javaBin, "-cp", "/app", "Hello"}, WorkingDir: "/app"},
+		Dockerfile: "examples/java/Dockerfile",
+	},
+	{
+		Name: "nodejs", Tag: "autotel.local/nodejs:dev",
+		Doc:    "Debian's Node.js 18 (nodejs): the Node.js sample's base",
+		Layers: []Layer{{Desc: "Debian nodejs", Files: []File{{Dest: "/", From: DebianRootfs("nodejs", nodejsPackages, finishLibraries)}}}},
+		Config: Config{Env: []string{pathEnv}},
+		Hidden: true,
+	},
+	{
+		Name: "examples-nodejs", Tag: "autotel.local/examples/nodejs:dev",
+		Doc:        "examples/nodejs (http module, console logging) on the Node.js base",
+		Base:       "nodejs",
+		Layers:     []Layer{{Desc: "examples/nodejs/server.js", Files: []File{{Dest: "/app/server.js", From: RepoFile("examples/nodejs/server.js")}}}},
+		Config:     Config{Cmd: []string{"/usr/bin/node", "/app/server.js"}, WorkingDir: "/app"},
+		Dockerfile: "examples/nodejs/Dockerfile",
+	},
 }
 
 // example is a sample app of examples/<app>: the Python base plus app.py

@@ -139,6 +139,7 @@ func deployCollector(t *testing.T, c *cluster, s *store) *corev1.Pod {
 		if ds, ok := obj.(*appsv1.DaemonSet); ok {
 			setEnv(t, &ds.Spec.Template.Spec.Containers[0], "LOKI_PUSH_ENDPOINT", s.pushURL())
 			setEnv(t, &ds.Spec.Template.Spec.Containers[0], "KUBERNETES_SERVICE_PORT", api.Port())
+			setTracesDir(t, ds, collectorTracesDir(c))
 		}
 		objs = append(objs, obj)
 	}

@@ -40,7 +40,8 @@ func TestE2E(t *testing.T) {
 		t.Fatal("the e2e tier runs a kubelet and containerd, which need root; run it as root")
 	}
 	c := startCluster(t)
-	c.importImages(t, "busybox", "examples-flask", "examples-gunicorn", "examples-uvicorn", "python-agent", "collector")
+	c.importImages(t, "busybox", "examples-flask", "examples-gunicorn", "examples-uvicorn", "python-agent", "collector",
+		"autoinstrumentation-python", "autoinstrumentation-java", "autoinstrumentation-nodejs", "examples-java", "examples-nodejs")
 
 	for _, s := range samples {
 		t.Run("SampleRunsAndLogsInCRIFormat/"+s.name, func(t *testing.T) { testSampleDeployment(t, c, s) })
@@ -69,6 +70,7 @@ func TestE2E(t *testing.T) {
 		{"SeedInstrumentationInjectsWorkloads", testSeedInjection},
 		{"LogsReachTheStoreOncePerPath", testLogsReachTheStore},
 		{"RolloutOnInstrumentationChange", testRollout},
+		{"RealSDKsTracesAndLogs", testRealSDKs}, // sdk_test.go
 	} {
 		if !t.Run(s.name, func(t *testing.T) { s.run(t, r) }) {
 			t.Fatalf("step %s failed; the later steps depend on it", s.name)
