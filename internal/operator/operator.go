@@ -76,6 +76,9 @@ type Options struct {
 	// MatchConditionsMaxNamespaces bounds the namespace names written into
 	// the pod webhook's matchConditions; 0 leaves the webhook without them.
 	MatchConditionsMaxNamespaces int
+	// Rollback: when an injected workload's pods count as failing
+	// (docs/rollback.md).
+	Rollback controllers.Thresholds
 }
 
 // DefaultOptions are upstream's defaults.
@@ -94,6 +97,7 @@ func DefaultOptions() Options {
 		MatchConditionsMaxNamespaces: 1000,
 		CollectorImage:               collectorbuild.DefaultImage,
 		EnableCollector:              true,
+		Rollback:                     controllers.DefaultThresholds,
 		Certs: CertOptions{
 			Mode:           certModeSelf,
 			Secret:         types.NamespacedName{Namespace: operatorNamespace(), Name: "autotel-webhook-cert"},
@@ -156,6 +160,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.InjectionConfig.Name, "injection-config-name", o.InjectionConfig.Name,
 		"ConfigMap in the operator's namespace the injection settings are published in, read by autotel inject and autotel explain (empty: not published)")
 	bindCollectorFlags(fs, o)
+	bindRollbackFlags(fs, o)
 }
 
 func boolSetter(m map[instrumentation.Language]bool, l instrumentation.Language) func(string) error {
@@ -208,7 +213,8 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 			&v1alpha1.Instrumentation{}: {},
 			// Every pod, slimmed to names, images, env and metadata: status
 			// counts the injected pods that carry no status annotation.
-			&corev1.Pod{}: {Transform: controllers.SlimPod},
+			// The rollback detector also reads container states.
+			&corev1.Pod{}: {Transform: controllers.SlimPodWithStatus},
 		})},
 	})
 	if err != nil {
@@ -227,6 +233,9 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 	}
 	if err := rollout.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up rollout: %w", err)
+	}
+	if err := (&controllers.Rollback{Rollout: rollout, Thresholds: o.Rollback}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up rollback: %w", err)
 	}
 	if err := mgr.Add(&controllers.MissedPods{Rollout: rollout, Reader: mgr.GetAPIReader(), Every: o.RolloutResync}); err != nil {
 		return nil, err
