@@ -40,7 +40,7 @@ func TestE2E(t *testing.T) {
 		t.Fatal("the e2e tier runs a kubelet and containerd, which need root; run it as root")
 	}
 	c := startCluster(t)
-	c.importImages(t, "busybox", "examples-flask", "examples-gunicorn", "examples-uvicorn", "python-agent", "collector")
+	c.importImages(t, "busybox", "examples-flask", "examples-gunicorn", "examples-uvicorn", "python-agent", "collector", "python-agent-exits")
 
 	for _, s := range samples {
 		t.Run("SampleRunsAndLogsInCRIFormat/"+s.name, func(t *testing.T) { testSampleDeployment(t, c, s) })
@@ -69,6 +69,7 @@ func TestE2E(t *testing.T) {
 		{"SeedInstrumentationInjectsWorkloads", testSeedInjection},
 		{"LogsReachTheStoreOncePerPath", testLogsReachTheStore},
 		{"RolloutOnInstrumentationChange", testRollout},
+		{"RollbackOfFailingInstrumentation", func(t *testing.T, r *seedRun) { testRollback(t, r.c) }},
 	} {
 		if !t.Run(s.name, func(t *testing.T) { s.run(t, r) }) {
 			t.Fatalf("step %s failed; the later steps depend on it", s.name)
