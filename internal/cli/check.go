@@ -79,6 +79,7 @@ func Check(ctx context.Context, w io.Writer, c client.Client, now time.Time) int
 	for i := range insts.Items {
 		checkEndpoint(ctx, k, c, &insts.Items[i])
 	}
+	checkSettings(ctx, k, c, insts.Items)
 	return k.failures
 }
 
