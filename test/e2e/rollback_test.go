@@ -76,8 +76,8 @@ func runRollbackCase(t *testing.T, c *cluster, rc rollbackCase) {
 	if err := c.client.Create(ctx, inst); err != nil {
 		t.Fatalf("creating Instrumentation: %v", err)
 	}
+	// hostNetwork (sampleDeployment): the cluster's CNI gives other pods no sandbox network.
 	dep := sampleDeployment(ns, "app", flaskImage, nil)
-	dep.Spec.Template.Spec.HostNetwork = false
 	dep.Spec.Template.Spec.Containers[0].Command = rc.command
 	if err := c.client.Create(ctx, dep); err != nil {
 		t.Fatalf("creating Deployment: %v", err)
