@@ -1,12 +1,23 @@
 package controllers
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/autotel/autotel/api/v1alpha1"
+	"github.com/autotel/autotel/internal/instrumentation"
 )
 
 // podOpt shapes a test pod.
@@ -138,5 +149,117 @@ func TestSlimPodWithStatusKeepsWhatDecideReads(t *testing.T) {
 	got := Decide([]*corev1.Pod{slim}, nil, false, th, t0.Add(time.Hour))
 	if got != want || got.Verdict != VerdictRollback {
 		t.Fatalf("slim pod decided %+v, full pod %+v", got, want)
+	}
+}
+
+// rollbackObjects: Deployment "web" with the previous template's pod (not
+// instrumented, ready) and the new template's pod (instrumented, whose
+// agent init container exits non-zero), and the Instrumentation.
+func rollbackObjects(annotations map[string]string) []client.Object {
+	sel := map[string]string{"app": "web"}
+	inst := &v1alpha1.Instrumentation{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "python", Annotations: annotations}}
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web", UID: "dep-uid"},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: sel}}}
+	objs := []client.Object{inst, dep}
+	for _, gen := range []struct {
+		hash     string
+		injected bool
+	}{{"old", false}, {"new", true}} {
+		labels := map[string]string{"app": "web", appsv1.DefaultDeploymentUniqueLabelKey: gen.hash}
+		rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-" + gen.hash,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: dep.UID, Controller: ptr.To(true)}}}}
+		var pod *corev1.Pod
+		if gen.injected {
+			pod = testPod("web-new-1", true, initExited(2, 1))
+		} else {
+			pod = testPod("web-old-1", false, ready)
+		}
+		pod.Namespace, pod.Labels = ns, labels
+		pod.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, Controller: ptr.To(true)}}
+		if gen.injected {
+			instrumentation.SetStatus(pod, instrumentation.Report{Outcome: instrumentation.OutcomeInjected, Languages: []instrumentation.LanguageReport{{
+				Language: instrumentation.Python, Instrumentation: ns + "/python", Containers: []instrumentation.ContainerReport{{Name: "app", Injected: true}}}}})
+		}
+		objs = append(objs, rs, pod)
+	}
+	return objs
+}
+
+func (f fixture) rollbackPod(t *testing.T, b *Rollback) {
+	t.Helper()
+	if _, err := b.reconcilePod(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "web-new-1"}}); err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+}
+
+// TestRollbackOncePerSpec: not opted in, an Event asks for the opt-in;
+// opted in, one rollback with Events; the mark removed by hand, no second
+// rollback for the same spec; the spec changed, the mark goes (one more try).
+func TestRollbackOncePerSpec(t *testing.T) {
+	f := newFixture(t, rate.NewLimiter(rate.Inf, 1), rollbackObjects(nil)...)
+	b := &Rollback{Rollout: f.r, Thresholds: DefaultThresholds}
+	f.rollbackPod(t, b)
+	f.rollbackPod(t, b)
+	if ev := f.events(); len(ev) != 1 || !strings.Contains(ev[0], "Warning InstrumentationFailing") || !strings.Contains(ev[0], RollbackAnnotation+"=true") {
+		t.Fatalf("not opted in: events %q, want one InstrumentationFailing naming the opt-in", ev)
+	}
+	if _, marked := f.deployment(t, "web").Spec.Template.Annotations[instrumentation.InjectionDisabledAnnotation]; marked {
+		t.Fatal("rolled back without opt-in")
+	}
+
+	var inst v1alpha1.Instrumentation
+	if err := f.c.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "python"}, &inst); err != nil {
+		t.Fatal(err)
+	}
+	inst.Annotations = map[string]string{RollbackAnnotation: "true"}
+	if err := f.c.Update(context.Background(), &inst); err != nil {
+		t.Fatal(err)
+	}
+	f.rollbackPod(t, b)
+	d := f.deployment(t, "web")
+	mark := d.Spec.Template.Annotations[instrumentation.InjectionDisabledAnnotation]
+	key := ns + "/python@" + instrumentation.SpecHash(&inst)
+	if !strings.HasPrefix(mark, "rolled back by autotel: init-exit") || d.Annotations[RolledBackAnnotation] != key || d.Spec.Template.Annotations[RestartedAtAnnotation] == "" {
+		t.Fatalf("after rollback: annotations %v, template %v", d.Annotations, d.Spec.Template.Annotations)
+	}
+	if ev := f.events(); len(ev) != 2 || !strings.Contains(ev[0], "InstrumentationRolledBack") || !strings.Contains(ev[1], "Deployment "+ns+"/web rolled back") {
+		t.Fatalf("rollback events %q, want one on the Deployment and one on the Instrumentation", ev)
+	}
+	f.rollbackPod(t, b) // marked: pods are coming back uninstrumented
+	if ev := f.events(); len(ev) != 0 {
+		t.Fatalf("events while marked: %q", ev)
+	}
+
+	// The user removes the mark; the same spec fails again: no second rollback.
+	delete(d.Spec.Template.Annotations, instrumentation.InjectionDisabledAnnotation)
+	if err := f.c.Update(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Step(time.Hour)
+	f.rollbackPod(t, b)
+	f.rollbackPod(t, b)
+	if _, marked := f.deployment(t, "web").Spec.Template.Annotations[instrumentation.InjectionDisabledAnnotation]; marked {
+		t.Fatal("rolled back twice for one spec hash")
+	}
+	if ev := f.events(); len(ev) != 1 || !strings.Contains(ev[0], "never rolled back twice") {
+		t.Fatalf("events after the mark was removed: %q, want one saying it is not rolled back again", ev)
+	}
+
+	// Rolled back again for nothing else: the retry only removes autotel's
+	// own mark, and only when the spec changed.
+	d = f.deployment(t, "web")
+	d.Spec.Template.Annotations[instrumentation.InjectionDisabledAnnotation] = "rolled back by autotel: earlier"
+	d.Annotations[RolledBackAnnotation] = ns + "/python@oldhash"
+	if err := f.c.Update(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.retry(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "python"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, marked := f.deployment(t, "web").Spec.Template.Annotations[instrumentation.InjectionDisabledAnnotation]; marked {
+		t.Fatal("the mark of an older spec hash stayed after the Instrumentation changed")
+	}
+	if ev := f.events(); len(ev) != 1 || !strings.Contains(ev[0], "InstrumentationRetry") {
+		t.Fatalf("retry events %q", ev)
 	}
 }
