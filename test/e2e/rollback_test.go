@@ -34,9 +34,10 @@ type rollbackCase struct {
 	image   string   // the Instrumentation's Python image
 	command []string // the app's command
 	// want: the Deployment is rolled back (else: an Event saying why not).
-	want   bool
-	reason string // the Event reason expected on the Deployment
-	text   string // a part of that Event's message
+	want    bool
+	reason  string // the Event reason expected on the Deployment
+	text    string // a part of that Event's message
+	failure string // the failure kind (the metric's label) of a rollback
 }
 
 // testRollback (issue 16): a broken agent and a missing agent image are
@@ -46,10 +47,10 @@ func testRollback(t *testing.T, c *cluster) {
 	cases := []rollbackCase{
 		{name: "agent-exits", image: "autotel.local/autoinstrumentation-python:exits",
 			command: []string{"python3", "-c", "import time; time.sleep(100000)"},
-			want:    true, reason: "InstrumentationRolledBack", text: "crash-loop"},
+			want:    true, reason: "InstrumentationRolledBack", text: "instrumented pods fail (crash-loop", failure: "crash-loop"},
 		{name: "missing-image", image: "autotel.local/autoinstrumentation-python:nobody-built-this",
 			command: []string{"python3", "-c", "import time; time.sleep(100000)"},
-			want:    true, reason: "InstrumentationRolledBack", text: "init-image-pull"},
+			want:    true, reason: "InstrumentationRolledBack", text: "autotel's init container opentelemetry-auto-instrumentation-python fails", failure: "init-image-pull"},
 		{name: "app-crashes", image: agentImage,
 			command: []string{"python3", "-c", "import sys; sys.exit(4)"},
 			reason:  "InstrumentationNotRolledBack", text: "the app's own failure"},
@@ -130,8 +131,11 @@ func runRollbackCase(t *testing.T, c *cluster, rc rollbackCase) {
 	if !strings.Contains(out.String(), "rolled back by autotel") {
 		t.Fatalf("autotel explain does not give the rollback's reason:\n%s", out.String())
 	}
-	if v := rollbackMetric(t, rc.text); v < 1 {
-		t.Fatalf("autotel_instrumentation_rollbacks_total{failure=%q} = %v, want >= 1", rc.text, v)
+	if !strings.Contains(out.String(), "rolled back by autotel: "+rc.failure) {
+		t.Fatalf("autotel explain does not name the failure %s:\n%s", rc.failure, out.String())
+	}
+	if v := rollbackMetric(t, rc.failure); v < 1 {
+		t.Fatalf("autotel_instrumentation_rollbacks_total{failure=%q} = %v, want >= 1", rc.failure, v)
 	}
 	if rc.name != "agent-exits" {
 		return
