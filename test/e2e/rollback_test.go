@@ -117,6 +117,9 @@ func runRollbackCase(t *testing.T, c *cluster, rc rollbackCase) {
 		if n := countEvents(t, c, ctx, ns, rc.reason); n != 1 {
 			t.Fatalf("%d %s Events, want exactly 1 (no repeats per restart)", n, rc.reason)
 		}
+		if v := counterValue(t, "autotel_instrumentation_failures_total", "decision", "app"); v < 1 {
+			t.Fatalf("autotel_instrumentation_failures_total{decision=\"app\"} = %v, want >= 1", v)
+		}
 		return
 	}
 	pod := c.waitPod(t, ctx, ns, sel, "running uninstrumented after the rollback", func(p *corev1.Pod) bool {
@@ -200,21 +203,28 @@ func countEvents(t *testing.T, c *cluster, ctx context.Context, ns, reason strin
 	return n
 }
 
-// rollbackMetric reads the operator's counter (it runs in this process).
+// rollbackMetric reads the operator's rollback counter.
 func rollbackMetric(t *testing.T, failure string) float64 {
+	t.Helper()
+	return counterValue(t, "autotel_instrumentation_rollbacks_total", "failure", failure)
+}
+
+// counterValue reads one of the operator's counters (it runs in this
+// process) and logs it as a scrape would show it.
+func counterValue(t *testing.T, name, label, value string) float64 {
 	t.Helper()
 	mfs, err := ctrlmetrics.Registry.Gather()
 	if err != nil {
 		t.Fatalf("gathering metrics: %v", err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "autotel_instrumentation_rollbacks_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "failure" && l.GetValue() == failure {
-					t.Logf("metric: autotel_instrumentation_rollbacks_total{failure=%q} %v", failure, m.GetCounter().GetValue())
+				if l.GetName() == label && l.GetValue() == value {
+					t.Logf("metric: %s{%s=%q} %v", name, label, value, m.GetCounter().GetValue())
 					return m.GetCounter().GetValue()
 				}
 			}
