@@ -11,6 +11,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -267,16 +269,17 @@ func templateLabel(obj client.Object) string {
 // selector) into the injected ones of pod's template and the uninjected
 // ones of other templates.
 func (b *Rollback) workloadPods(ctx context.Context, obj client.Object, pod *corev1.Pod) (current, previous []*corev1.Pod, err error) {
-	var sel *metav1.LabelSelector
-	switch o := obj.(type) {
-	case *appsv1.Deployment:
-		sel = o.Spec.Selector
-	case *appsv1.StatefulSet:
-		sel = o.Spec.Selector
-	case *appsv1.DaemonSet:
-		sel = o.Spec.Selector
+	// The three kinds keep their selector at spec.selector.
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the selector of %s %s/%s: %w", kindOf(obj), obj.GetNamespace(), obj.GetName(), err)
 	}
-	s, err := metav1.LabelSelectorAsSelector(sel)
+	raw, _, _ := unstructured.NestedMap(u, "spec", "selector")
+	var sel metav1.LabelSelector
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &sel); err != nil {
+		return nil, nil, fmt.Errorf("reading the selector of %s %s/%s: %w", kindOf(obj), obj.GetNamespace(), obj.GetName(), err)
+	}
+	s, err := metav1.LabelSelectorAsSelector(&sel)
 	if err != nil || s.Empty() {
 		return nil, nil, err
 	}
