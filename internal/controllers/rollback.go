@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -66,7 +67,19 @@ type Rollback struct {
 	// told remembers the Events already sent (workload UID, hash,
 	// decision), so a crash loop gives one Event, not one per restart.
 	told map[string]bool
+	// gone remembers, for rememberGone, uninstrumented pods that were
+	// ready when they were deleted (by UID). A rollout scales the previous
+	// template down as soon as a new pod is ready for an instant (no
+	// readiness probe: the moment its process starts, before an agent
+	// kills it), and a StatefulSet or DaemonSet deletes the old pod before
+	// it creates the new one: without this there would be nothing left to
+	// compare with.
+	gone map[types.UID]*corev1.Pod
 }
+
+// rememberGone is how long a deleted healthy pod counts as the previous
+// template's evidence.
+const rememberGone = 10 * time.Minute
 
 // SetupWithManager registers the pod watch (the slim pod cache: status is
 // kept by SlimPodWithStatus) and the retry on Instrumentation change.
@@ -78,7 +91,14 @@ func (b *Rollback) SetupWithManager(mgr ctrl.Manager) error {
 		Named("instrumentation-rollback").
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			pod, ok := o.(*corev1.Pod)
-			if !ok || pod.DeletionTimestamp != nil || podReady(pod) || !injectedPod(pod) || metav1.GetControllerOf(pod) == nil {
+			if !ok || metav1.GetControllerOf(pod) == nil {
+				return nil
+			}
+			if pod.DeletionTimestamp != nil {
+				b.noteGone(pod)
+				return nil
+			}
+			if podReady(pod) || !injectedPod(pod) {
 				return nil
 			}
 			return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(pod)}}
@@ -192,6 +212,41 @@ func progressDeadlineExceeded(obj client.Object) bool {
 	return false
 }
 
+// noteGone remembers a deleted pod that ran ready without instrumentation.
+func (b *Rollback) noteGone(pod *corev1.Pod) {
+	if !podReady(pod) || injectedPod(pod) || int(podRestarts(pod)) >= b.Thresholds.MinRestarts {
+		return
+	}
+	now := b.Rollout.clock().Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.gone == nil {
+		b.gone = map[types.UID]*corev1.Pod{}
+	}
+	for uid, p := range b.gone {
+		if now.Sub(p.DeletionTimestamp.Time) > rememberGone {
+			delete(b.gone, uid)
+		}
+	}
+	p := pod.DeepCopy()
+	p.DeletionTimestamp = &metav1.Time{Time: now}
+	b.gone[pod.UID] = p
+}
+
+// goneLike lists the remembered deleted pods of namespace whose labels
+// match sel.
+func (b *Rollback) goneLike(namespace string, sel labels.Selector) []*corev1.Pod {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []*corev1.Pod
+	for _, p := range b.gone {
+		if p.Namespace == namespace && sel.Matches(labels.Set(p.Labels)) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // tell records a Warning once per workload, spec and decision.
 func (b *Rollback) tell(obj client.Object, key, decision, eventType, reason, msg string) {
 	if !b.markTold(obj, key, decision) {
@@ -289,11 +344,21 @@ func (b *Rollback) workloadPods(ctx context.Context, obj client.Object, pod *cor
 	}
 	tl := templateLabel(obj)
 	tmpl := pod.Labels[tl]
+	all := make([]*corev1.Pod, 0, len(pods.Items))
+	live := map[types.UID]bool{}
 	for i := range pods.Items {
 		p := &pods.Items[i]
 		if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
+		all, live[p.UID] = append(all, p), true
+	}
+	for _, p := range b.goneLike(pod.Namespace, s) {
+		if !live[p.UID] {
+			all = append(all, p)
+		}
+	}
+	for _, p := range all {
 		switch {
 		case p.Labels[tl] == tmpl && injectedPod(p):
 			current = append(current, p)

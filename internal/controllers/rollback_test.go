@@ -263,3 +263,43 @@ func TestRollbackOncePerSpec(t *testing.T) {
 		t.Fatalf("retry events %q", ev)
 	}
 }
+
+// TestRollbackComparesWithDeletedPods: the previous template's pod was
+// scaled down (or replaced, StatefulSet) before the new pod failed; the
+// deletion of that ready, uninstrumented pod is what the detector compares
+// with.
+func TestRollbackComparesWithDeletedPods(t *testing.T) {
+	var objs []client.Object
+	var old *corev1.Pod
+	for _, o := range rollbackObjects(map[string]string{RollbackAnnotation: "true"}) {
+		if p, ok := o.(*corev1.Pod); ok && p.Name == "web-old-1" {
+			old = p
+			continue
+		}
+		objs = append(objs, o)
+	}
+	f := newFixture(t, rate.NewLimiter(rate.Inf, 1), objs...)
+	// The failing pod is an app crash, which needs the comparison.
+	var pod corev1.Pod
+	if err := f.c.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "web-new-1"}, &pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.InitContainerStatuses = nil
+	crashed(3, time.Second, "Error")(&pod)
+	if err := f.c.Status().Update(context.Background(), &pod); err != nil {
+		t.Fatal(err)
+	}
+	b := &Rollback{Rollout: f.r, Thresholds: DefaultThresholds}
+	f.rollbackPod(t, b)
+	if ev := f.events(); len(ev) != 1 || !strings.Contains(ev[0], "no uninstrumented pod of an earlier template is left") {
+		t.Fatalf("without the deleted pod: events %q, want one saying there is nothing to compare with", ev)
+	}
+
+	b = &Rollback{Rollout: f.r, Thresholds: DefaultThresholds}
+	old.UID, old.DeletionTimestamp = "old-uid", &metav1.Time{Time: start}
+	b.noteGone(old)
+	f.rollbackPod(t, b)
+	if mark := f.deployment(t, "web").Spec.Template.Annotations[instrumentation.InjectionDisabledAnnotation]; !strings.HasPrefix(mark, "rolled back by autotel: crash-loop") {
+		t.Fatalf("with the deleted ready pod remembered: mark %q, events %q", mark, f.events())
+	}
+}
