@@ -68,7 +68,7 @@ type Rollback struct {
 	// decision), so a crash loop gives one Event, not one per restart.
 	told map[string]bool
 	// gone remembers, for rememberGone, uninstrumented pods that were
-	// ready when they were deleted (by UID). A rollout scales the previous
+	// ready, or had crashed, when they were deleted (by UID). A rollout scales the previous
 	// template down as soon as a new pod is ready for an instant (no
 	// readiness probe: the moment its process starts, before an agent
 	// kills it), and a StatefulSet or DaemonSet deletes the old pod before
@@ -212,9 +212,11 @@ func progressDeadlineExceeded(obj client.Object) bool {
 	return false
 }
 
-// noteGone remembers a deleted pod that ran ready without instrumentation.
+// noteGone remembers a deleted pod without instrumentation that ran ready
+// or crashed: evidence either way (a rollout deletes unhealthy old pods
+// first).
 func (b *Rollback) noteGone(pod *corev1.Pod) {
-	if !podReady(pod) || injectedPod(pod) || int(podRestarts(pod)) >= b.Thresholds.MinRestarts {
+	if injectedPod(pod) || (!podReady(pod) && podRestarts(pod) == 0) {
 		return
 	}
 	now := b.Rollout.clock().Now()
