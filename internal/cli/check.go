@@ -81,6 +81,7 @@ func Check(ctx context.Context, w io.Writer, c client.Client, now time.Time) int
 		checkEndpoint(ctx, k, c, &insts.Items[i])
 	}
 	checkCollectors(ctx, k, c)
+	checkSettings(ctx, k, c, insts.Items)
 	return k.failures
 }
 

@@ -76,6 +76,7 @@ func ExplainFrom(ctx context.Context, w io.Writer, c client.Client, operatorName
 		}
 	}
 
+	explainRollback(w, &pod)
 	injected := instrumentation.InjectedLanguages(&pod)
 	if len(injected) == 0 {
 		// Not instrumented: what would the webhook do with this pod now?

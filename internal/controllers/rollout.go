@@ -235,7 +235,15 @@ func (r *Rollout) restartOwnerMarked(ctx context.Context, pod *corev1.Pod, marke
 	if err != nil || obj == nil {
 		return 0, err
 	}
-	if obj.GetAnnotations()[marker] == key {
+	return r.restartWorkload(ctx, obj, marker, key, nil, corev1.EventTypeNormal, "InstrumentationRollout", "restarted to apply instrumentation: "+why)
+}
+
+// restartWorkload restarts obj like `kubectl rollout restart`, once per
+// key recorded in the workload's annotation onceKey, with edit applied to
+// it in the same patch (rollback marks the template there), and records an
+// Event. It returns how long to wait when the rate limit defers it.
+func (r *Rollout) restartWorkload(ctx context.Context, obj client.Object, onceKey, key string, edit func(client.Object), eventType, reason, msg string) (time.Duration, error) {
+	if obj.GetAnnotations()[onceKey] == key {
 		return 0, nil // already restarted for this change; never twice
 	}
 	now := r.clock().Now()
@@ -244,19 +252,22 @@ func (r *Rollout) restartOwnerMarked(ctx context.Context, pod *corev1.Pod, marke
 		res.CancelAt(now)
 		return max(d, time.Second), nil
 	}
-	// A JSON merge patch computed from the change: only the two
-	// annotations are sent, and client-side encoding handles any key.
+	// A JSON merge patch computed from the change: only the annotations
+	// are sent, and client-side encoding handles any key.
 	orig := obj.DeepCopyObject().(client.Object)
-	setAnnotation(obj, marker, key)
+	setAnnotation(obj, onceKey, key)
 	setAnnotation(podTemplate(obj), RestartedAtAnnotation, now.UTC().Format(time.RFC3339))
+	if edit != nil {
+		edit(obj)
+	}
 	if err := r.Client.Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
 		if apierrors.IsNotFound(err) {
 			return 0, nil
 		}
 		return 0, fmt.Errorf("restarting %s %s/%s: %w", collectorbuild.KindOf(obj), obj.GetNamespace(), obj.GetName(), err)
 	}
-	r.Recorder.Event(obj, corev1.EventTypeNormal, "InstrumentationRollout", "restarted to apply instrumentation: "+why)
-	r.Log.Info("restarted workload", "namespace", obj.GetNamespace(), "name", obj.GetName(), "why", why)
+	r.Recorder.Event(obj, eventType, reason, msg)
+	r.Log.Info("restarted workload", "namespace", obj.GetNamespace(), "name", obj.GetName(), "why", msg)
 	return 0, nil
 }
 

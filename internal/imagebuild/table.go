@@ -149,6 +149,18 @@ var Images = []Spec{
 		Config:     Config{Cmd: []string{"/usr/bin/node", "/app/server.js"}, WorkingDir: "/app"},
 		Dockerfile: "examples/nodejs/Dockerfile",
 	},
+	{
+		// The rollback e2e test's broken agent (issue 16): the Python agent
+		// image whose sitecustomize makes Python exit 3 at start.
+		Name: "python-agent-exits", Tag: "autotel.local/autoinstrumentation-python:exits",
+		Doc:  "the Python agent image with a sitecustomize that exits 3 (e2e: rollback)",
+		Base: "python-agent",
+		Layers: []Layer{{Desc: "test/e2e/testdata/rollback/sitecustomize.py, twice", Files: []File{
+			{Dest: "/autoinstrumentation/opentelemetry/instrumentation/auto_instrumentation/sitecustomize.py", From: RepoFile("test/e2e/testdata/rollback/sitecustomize.py")},
+			{Dest: "/autoinstrumentation-musl/opentelemetry/instrumentation/auto_instrumentation/sitecustomize.py", From: RepoFile("test/e2e/testdata/rollback/sitecustomize.py")},
+		}}},
+		Hidden: true,
+	},
 }
 
 // example is a sample app of examples/<app>: the Python base plus app.py

@@ -25,6 +25,12 @@ const (
 	// ResourceAttributeAnnotationPrefix marks pod annotations that become
 	// resource attributes: resource.opentelemetry.io/<key>: <value>.
 	ResourceAttributeAnnotationPrefix = "resource.opentelemetry.io/"
+
+	// InjectionDisabledAnnotation on a pod (its workload's template) turns
+	// injection off whatever else asks for it; its value says why. The
+	// rollback controller sets it on a workload whose injected pods failed
+	// (docs/rollback.md); removing it lets injection try again.
+	InjectionDisabledAnnotation = "autotel.io/injection-disabled"
 )
 
 // DefaultImageAnnotation is the annotation that records on an

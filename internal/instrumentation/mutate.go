@@ -60,6 +60,10 @@ func (m Mutator) Mutate(ctx context.Context, ns *corev1.Namespace, pod *corev1.P
 		report.Outcome = OutcomeNotRequested
 		return pod, report
 	}
+	if why, off := pod.Annotations[InjectionDisabledAnnotation]; off {
+		report.Outcome, report.Reason = OutcomeSkipped, fmt.Sprintf("injection disabled by annotation %s: %s", InjectionDisabledAnnotation, why)
+		return pod, report
+	}
 	if already, why := alreadyInstrumented(pod); already {
 		report.Outcome, report.Reason = OutcomeSkipped, "already instrumented: "+why
 		return pod, report

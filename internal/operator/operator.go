@@ -79,6 +79,9 @@ type Options struct {
 	// PprofAddr serves net/http/pprof (heap, CPU) for profiling the
 	// operator under load (the scale tier); empty disables it.
 	PprofAddr string
+	// Rollback: when an injected workload's pods count as failing
+	// (docs/rollback.md).
+	Rollback controllers.Thresholds
 }
 
 // DefaultOptions are upstream's defaults.
@@ -97,6 +100,7 @@ func DefaultOptions() Options {
 		MatchConditionsMaxNamespaces: 1000,
 		CollectorImage:               collectorbuild.DefaultImage,
 		EnableCollector:              true,
+		Rollback:                     controllers.DefaultThresholds,
 		Certs: CertOptions{
 			Mode:           certModeSelf,
 			Secret:         types.NamespacedName{Namespace: operatorNamespace(), Name: "autotel-webhook-cert"},
@@ -160,6 +164,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.InjectionConfig.Name, "injection-config-name", o.InjectionConfig.Name,
 		"ConfigMap in the operator's namespace the injection settings are published in, read by autotel inject and autotel explain (empty: not published)")
 	bindCollectorFlags(fs, o)
+	bindRollbackFlags(fs, o)
 }
 
 func boolSetter(m map[instrumentation.Language]bool, l instrumentation.Language) func(string) error {
@@ -214,7 +219,8 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 			&v1alpha1.Instrumentation{}: {},
 			// Every pod, slimmed to names, images, env and metadata: status
 			// counts the injected pods that carry no status annotation.
-			&corev1.Pod{}: {Transform: controllers.SlimPod},
+			// The rollback detector also reads container states.
+			&corev1.Pod{}: {Transform: controllers.SlimPodWithStatus},
 		})},
 	})
 	if err != nil {
@@ -233,6 +239,9 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 	}
 	if err := rollout.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up rollout: %w", err)
+	}
+	if err := (&controllers.Rollback{Rollout: rollout, Thresholds: o.Rollback}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up rollback: %w", err)
 	}
 	if err := mgr.Add(&controllers.MissedPods{Rollout: rollout, Reader: mgr.GetAPIReader(), Every: o.RolloutResync}); err != nil {
 		return nil, err

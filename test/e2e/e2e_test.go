@@ -41,7 +41,8 @@ func TestE2E(t *testing.T) {
 	}
 	c := startCluster(t)
 	c.importImages(t, "busybox", "examples-flask", "examples-gunicorn", "examples-uvicorn", "python-agent", "collector",
-		"autoinstrumentation-python", "autoinstrumentation-java", "autoinstrumentation-nodejs", "examples-java", "examples-nodejs")
+		"autoinstrumentation-python", "autoinstrumentation-java", "autoinstrumentation-nodejs", "examples-java", "examples-nodejs",
+		"python-agent-exits")
 
 	for _, s := range samples {
 		t.Run("SampleRunsAndLogsInCRIFormat/"+s.name, func(t *testing.T) { testSampleDeployment(t, c, s) })
@@ -71,6 +72,7 @@ func TestE2E(t *testing.T) {
 		{"LogsReachTheStoreOncePerPath", testLogsReachTheStore},
 		{"RolloutOnInstrumentationChange", testRollout},
 		{"RealSDKsTracesAndLogs", testRealSDKs}, // sdk_test.go
+		{"RollbackOfFailingInstrumentation", func(t *testing.T, r *seedRun) { testRollback(t, r.c) }},
 	} {
 		if !t.Run(s.name, func(t *testing.T) { s.run(t, r) }) {
 			t.Fatalf("step %s failed; the later steps depend on it", s.name)

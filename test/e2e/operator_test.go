@@ -55,6 +55,7 @@ func startOperator(t *testing.T, c *cluster) {
 	// envtest's CA signed the serving certificate and sits in the
 	// configurations' caBundle; the operator's own rotator would replace both.
 	o.Certs.Mode = "external"
+	o.Rollback = e2eRollbackThresholds // rollback_test.go: the kubelet's back-off, not minutes
 	mgr, err := operator.NewManager(c.config, o, log)
 	if err != nil {
 		_ = te.Stop()

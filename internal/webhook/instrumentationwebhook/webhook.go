@@ -254,14 +254,14 @@ func defaultResources(r *corev1.ResourceRequirements, requestCPU, requestMemory 
 // be turned into a working injection, and warns about likely mistakes.
 func (w *Webhook) ValidateCreate(_ context.Context, inst *v1alpha1.Instrumentation) (admission.Warnings, error) {
 	warnings, err := validate(inst)
-	return append(warnings, pythonAgentWarnings(inst, orDefaults(w.Images))...), err
+	return append(append(warnings, pythonAgentWarnings(inst, orDefaults(w.Images))...), SettingWarnings(inst, orDefaults(w.Images))...), err
 }
 
 // ValidateUpdate judges the new object only: an old invalid one must be
 // fixable.
 func (w *Webhook) ValidateUpdate(_ context.Context, _, inst *v1alpha1.Instrumentation) (admission.Warnings, error) {
 	warnings, err := validate(inst)
-	return append(warnings, pythonAgentWarnings(inst, orDefaults(w.Images))...), err
+	return append(append(warnings, pythonAgentWarnings(inst, orDefaults(w.Images))...), SettingWarnings(inst, orDefaults(w.Images))...), err
 }
 
 // pythonAgentWarnings tells the user when PythonAgentAnnotation has no
