@@ -350,7 +350,7 @@ func (m *MatchConditions) apply(ctx context.Context, expr string) error {
 }
 
 // recover restarts, once, the workloads of pods that asked for injection
-// and were created in a namespace before the condition let its pods reach
+// (a language or the collector sidecar) and were created in a namespace before the condition let its pods reach
 // the webhook (the way MissedPods recovers pods created while the webhook
 // was down). Only pods created since the namespace's annotation count:
 // annotating a namespace never restarted existing pods, upstream or here.
@@ -417,12 +417,13 @@ func annotatedAt(ns *corev1.Namespace) time.Time {
 }
 
 // wouldInject asks the API server, with a dry-run create of the pod's twin,
-// whether the webhook instruments it now. Unlike MissedPods.probe it needs
-// no status annotation: the namespace need not have opted into rollout.
+// whether the webhook instruments it now (a language agent or the
+// collector sidecar). Unlike MissedPods.probe it needs no status
+// annotation: the namespace need not have opted into rollout.
 func (m *MatchConditions) wouldInject(ctx context.Context, pod *corev1.Pod) bool {
 	twin := probeTwin(pod)
 	if err := m.Client.Create(ctx, twin, client.DryRunAll); err != nil {
 		return false
 	}
-	return len(instrumentation.InjectedLanguages(twin)) > 0
+	return instrumentation.ShowsInjection(twin)
 }
