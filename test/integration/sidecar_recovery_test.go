@@ -31,6 +31,40 @@ func restartedPod(t *testing.T, ns, name string) *corev1.Pod {
 		Spec: tmpl.Spec})
 }
 
+// setNamespaceAnnotations replaces an existing namespace's annotations.
+func setNamespaceAnnotations(t *testing.T, name string, annotations map[string]string) {
+	t.Helper()
+	var ns corev1.Namespace
+	if err := k8sClient().Get(ctx(t), types.NamespacedName{Name: name}, &ns); err != nil {
+		t.Fatal(err)
+	}
+	ns.Annotations = annotations
+	if err := k8sClient().Update(ctx(t), &ns); err != nil {
+		t.Fatalf("annotating namespace %s: %v", name, err)
+	}
+}
+
+// waitWindowRestart waits until the operator restarted the Deployment for
+// the namespace-annotation window, with one Event.
+func waitWindowRestart(t *testing.T, ns, name string) {
+	t.Helper()
+	waitFor(t, func() bool {
+		d := deployment(t, ns, name)
+		return d.Spec.Template.Annotations[controllers.RestartedAtAnnotation] != "" &&
+			strings.HasPrefix(d.Annotations[controllers.RolledOutAnnotation], "window:")
+	})
+	waitFor(t, func() bool { return countEvents(t, ns, name, "InstrumentationRollout") == 1 })
+}
+
+// missedSweeper is a missed-pod sweep on a fake clock (a restart is stamped
+// with it) and without a rate limit, run by hand rather than on a ticker.
+func missedSweeper(t *testing.T) (*controllers.MissedPods, *clocktesting.FakeClock) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	r := &controllers.Rollout{Client: env.CachedClient, Reader: k8sClient(), Recorder: record.NewFakeRecorder(10),
+		Log: zap.New(zap.WriteTo(testWriter{t})), Limiter: rate.NewLimiter(rate.Inf, 1), Clock: clk}
+	return &controllers.MissedPods{Rollout: r, Reader: k8sClient()}, clk
+}
+
 // TestMissedSidecarOnlyPodRestarted: a pod that asks only for the collector
 // sidecar, created while the webhook was unreachable in a namespace opted
 // into rollout, is recovered like a missed language pod: its Deployment is
@@ -60,10 +94,7 @@ func TestMissedSidecarOnlyPodRestarted(t *testing.T) {
 		t.Fatal("setup: the pod should have been created without the webhook")
 	}
 
-	clk := clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	r := &controllers.Rollout{Client: env.CachedClient, Reader: k8sClient(), Recorder: record.NewFakeRecorder(10),
-		Log: zap.New(zap.WriteTo(testWriter{t})), Limiter: rate.NewLimiter(rate.Inf, 1), Clock: clk}
-	sweeper := &controllers.MissedPods{Rollout: r, Reader: k8sClient()}
+	sweeper, clk := missedSweeper(t)
 	sweeper.Sweep(ctx(t))
 	dep := deployment(t, ns, "sidecar-missed")
 	first := dep.Spec.Template.Annotations[controllers.RestartedAtAnnotation]
@@ -106,14 +137,7 @@ func TestMatchConditionsSidecarNamespaceWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var ns corev1.Namespace
-	if err := k8sClient().Get(ctx(t), types.NamespacedName{Name: nsName}, &ns); err != nil {
-		t.Fatal(err)
-	}
-	ns.Annotations = map[string]string{sidecarInject: "true"}
-	if err := k8sClient().Update(ctx(t), &ns); err != nil {
-		t.Fatal(err)
-	}
+	setNamespaceAnnotations(t, nsName, map[string]string{sidecarInject: "true"})
 	windowPod := createPod(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "window-1-", Namespace: nsName,
 		Labels: rs.Spec.Template.Labels, OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet",
 			Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}}, Spec: rs.Spec.Template.Spec})
@@ -132,12 +156,7 @@ func TestMatchConditionsSidecarNamespaceWindow(t *testing.T) {
 		return
 	}
 	t.Log("the workload's pod was created in the window")
-	waitFor(t, func() bool {
-		d := deployment(t, nsName, "window")
-		return d.Spec.Template.Annotations[controllers.RestartedAtAnnotation] != "" &&
-			strings.HasPrefix(d.Annotations[controllers.RolledOutAnnotation], "window:")
-	})
-	waitFor(t, func() bool { return countEvents(t, nsName, "window", "InstrumentationRollout") == 1 })
+	waitWindowRestart(t, nsName, "window")
 	sidecarOf(t, restartedPod(t, nsName, "window"))
 	// Once: the restart key names the annotation's time.
 	restarted := deployment(t, nsName, "window").Spec.Template.Annotations[controllers.RestartedAtAnnotation]
