@@ -389,8 +389,21 @@ func (m *MatchConditions) recover(ctx context.Context, namespaces []*corev1.Name
 				continue
 			}
 			key := fmt.Sprintf("window:%s@%d", ns.Name, since.Unix())
-			if _, err := m.Rollout.restartOwner(ctx, pod, key, why); err != nil {
-				log.Error(err, "restarting workload", "pod", pod.Name)
+			// Nothing runs recover again for this window: a restart the
+			// rate limit defers is waited for, not dropped.
+			for {
+				wait, err := m.Rollout.restartOwner(ctx, pod, key, why)
+				if err != nil {
+					log.Error(err, "restarting workload", "pod", pod.Name)
+				}
+				if err != nil || wait == 0 {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/autotel/autotel/internal/controllers"
 	"github.com/autotel/autotel/internal/instrumentation"
+	"github.com/autotel/autotel/testkit/wait"
 )
 
 // restartedPod creates the pod a Deployment's ReplicaSet would create from
@@ -48,10 +50,12 @@ func setNamespaceAnnotations(t *testing.T, name string, annotations map[string]s
 // the namespace-annotation window, with one Event.
 func waitWindowRestart(t *testing.T, ns, name string) {
 	t.Helper()
-	waitFor(t, func() bool {
+	// The operator's restart rate limit (3 at once, then one every 10s)
+	// is shared with the other tests' rollouts: allow for a queue.
+	wait.For(t, 60*time.Second, "the window restart of Deployment "+ns+"/"+name, func() (bool, string) {
 		d := deployment(t, ns, name)
 		return d.Spec.Template.Annotations[controllers.RestartedAtAnnotation] != "" &&
-			strings.HasPrefix(d.Annotations[controllers.RolledOutAnnotation], "window:")
+			strings.HasPrefix(d.Annotations[controllers.RolledOutAnnotation], "window:"), fmt.Sprint(d.Annotations)
 	})
 	waitFor(t, func() bool { return countEvents(t, ns, name, "InstrumentationRollout") == 1 })
 }
