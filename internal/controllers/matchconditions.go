@@ -350,7 +350,7 @@ func (m *MatchConditions) apply(ctx context.Context, expr string) error {
 }
 
 // recover restarts, once, the workloads of pods that asked for injection
-// and were created in a namespace before the condition let its pods reach
+// (a language or the collector sidecar) and were created in a namespace before the condition let its pods reach
 // the webhook (the way MissedPods recovers pods created while the webhook
 // was down). Only pods created since the namespace's annotation count:
 // annotating a namespace never restarted existing pods, upstream or here.
@@ -389,8 +389,21 @@ func (m *MatchConditions) recover(ctx context.Context, namespaces []*corev1.Name
 				continue
 			}
 			key := fmt.Sprintf("window:%s@%d", ns.Name, since.Unix())
-			if _, err := m.Rollout.restartOwner(ctx, pod, key, why); err != nil {
-				log.Error(err, "restarting workload", "pod", pod.Name)
+			// Nothing runs recover again for this window: a restart the
+			// rate limit defers is waited for, not dropped.
+			for {
+				wait, err := m.Rollout.restartOwner(ctx, pod, key, why)
+				if err != nil {
+					log.Error(err, "restarting workload", "pod", pod.Name)
+				}
+				if err != nil || wait == 0 {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
 			}
 		}
 	}
@@ -417,12 +430,13 @@ func annotatedAt(ns *corev1.Namespace) time.Time {
 }
 
 // wouldInject asks the API server, with a dry-run create of the pod's twin,
-// whether the webhook instruments it now. Unlike MissedPods.probe it needs
-// no status annotation: the namespace need not have opted into rollout.
+// whether the webhook instruments it now (a language agent or the
+// collector sidecar). Unlike MissedPods.probe it needs no status
+// annotation: the namespace need not have opted into rollout.
 func (m *MatchConditions) wouldInject(ctx context.Context, pod *corev1.Pod) bool {
 	twin := probeTwin(pod)
 	if err := m.Client.Create(ctx, twin, client.DryRunAll); err != nil {
 		return false
 	}
-	return len(instrumentation.InjectedLanguages(twin)) > 0
+	return instrumentation.ShowsInjection(twin)
 }

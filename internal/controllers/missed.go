@@ -69,10 +69,10 @@ func (m *MissedPods) Sweep(ctx context.Context) {
 	}
 }
 
-// unrecordedPods lists the namespace's pods that ask for injection, are not
-// being deleted, and show neither the webhook's recorded decision (in an
-// opted-in namespace it always records one) nor an injected agent: the pods
-// the webhook may have missed.
+// unrecordedPods lists the namespace's pods that are not being deleted and
+// that the webhook may have missed (instrumentation.UnseenByWebhook: asked
+// for a language or the collector sidecar; no recorded decision, which an
+// opted-in namespace always gets; nothing injected).
 func unrecordedPods(ctx context.Context, r client.Reader, ns *corev1.Namespace) ([]*corev1.Pod, error) {
 	var pods corev1.PodList
 	if err := r.List(ctx, &pods, client.InNamespace(ns.Name)); err != nil {
@@ -81,9 +81,7 @@ func unrecordedPods(ctx context.Context, r client.Reader, ns *corev1.Namespace) 
 	var out []*corev1.Pod
 	for i := range pods.Items {
 		pod := &pods.Items[i]
-		_, recorded := pod.Annotations[instrumentation.StatusAnnotation]
-		if pod.DeletionTimestamp == nil && !recorded && instrumentation.RequestsInjection(ns, pod) &&
-			len(instrumentation.InjectedLanguages(pod)) == 0 {
+		if pod.DeletionTimestamp == nil && instrumentation.UnseenByWebhook(ns, pod) {
 			out = append(out, pod)
 		}
 	}
@@ -100,7 +98,8 @@ func probeTwin(pod *corev1.Pod) *corev1.Pod {
 	twin.Labels = pod.Labels
 	twin.Annotations = map[string]string{}
 	for k, v := range pod.Annotations {
-		if strings.HasPrefix(k, "instrumentation.opentelemetry.io/") || strings.HasPrefix(k, "resource.opentelemetry.io/") {
+		if strings.HasPrefix(k, "instrumentation.opentelemetry.io/") || strings.HasPrefix(k, "resource.opentelemetry.io/") ||
+			strings.HasPrefix(k, "sidecar.opentelemetry.io/") {
 			twin.Annotations[k] = v
 		}
 	}
@@ -111,19 +110,30 @@ func probeTwin(pod *corev1.Pod) *corev1.Pod {
 }
 
 // probe asks the API server, with a dry-run create of the pod's twin,
-// whether the webhook instruments it now; hash names what it would inject.
+// whether the webhook instruments it now (a language or the collector
+// sidecar); hash names what it would inject, so the restart happens once
+// per injection.
 func (m *MissedPods) probe(ctx context.Context, pod *corev1.Pod) (string, bool) {
 	twin := probeTwin(pod)
 	if err := m.Rollout.Client.Create(ctx, twin, client.DryRunAll); err != nil {
 		return "", false
 	}
 	st, ok, err := instrumentation.ReadStatus(twin)
-	if !ok || err != nil || st.Outcome != instrumentation.OutcomeInjected {
+	if !ok || err != nil {
+		return "", false
+	}
+	sidecar := st.Sidecar != nil && st.Sidecar.Injected
+	if st.Outcome != instrumentation.OutcomeInjected && !sidecar {
 		return "", false
 	}
 	var hashes []string
-	for _, l := range st.Languages {
-		hashes = append(hashes, l.Hash)
+	if st.Outcome == instrumentation.OutcomeInjected {
+		for _, l := range st.Languages {
+			hashes = append(hashes, l.Hash)
+		}
+	}
+	if sidecar {
+		hashes = append(hashes, "sidecar:"+st.Sidecar.Hash)
 	}
 	return strings.Join(hashes, "+"), true
 }

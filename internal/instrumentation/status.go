@@ -24,6 +24,11 @@ type Status struct {
 	Outcome   Outcome          `json:"outcome"`
 	Reason    string           `json:"reason,omitempty"`
 	Languages []LanguageStatus `json:"languages,omitempty"`
+	// Sidecar is the collector sidecar decision, when the pod asked for
+	// one. A pod that asks only for a sidecar has Outcome not-requested
+	// (no language) and this: recording it is how the missed-pod sweep
+	// tells such a pod the webhook saw, even when its sidecar failed.
+	Sidecar *SidecarReport `json:"sidecar,omitempty"`
 }
 
 // LanguageStatus is one language's part of Status.
@@ -43,7 +48,9 @@ type LanguageStatus struct {
 // pointer) when nothing changes.
 func (m Mutator) Admit(ctx context.Context, ns *corev1.Namespace, pod *corev1.Pod, lookup Lookup) (*corev1.Pod, Report) {
 	mutated, report := m.Mutate(ctx, ns, pod, lookup)
-	if report.Outcome == OutcomeNotRequested || !m.wantsStatus(ns, report) {
+	// A sidecar-only pod (no language asked for) is recorded too, so it
+	// shows the webhook saw it (UnseenByWebhook).
+	if (report.Outcome == OutcomeNotRequested && report.Sidecar == nil) || !m.wantsStatus(ns, report) {
 		return mutated, report
 	}
 	if mutated == pod {
@@ -71,6 +78,10 @@ func (m Mutator) wantsStatus(ns *corev1.Namespace, r Report) bool {
 // StatusOf condenses a report for the annotation.
 func StatusOf(r Report) Status {
 	st := Status{Outcome: r.Outcome, Reason: r.Reason}
+	if r.Sidecar != nil {
+		sc := *r.Sidecar
+		st.Sidecar = &sc
+	}
 	for _, l := range r.Languages {
 		ls := LanguageStatus{Language: l.Language, Instrumentation: l.Instrumentation, Hash: l.Hash, Disabled: l.Disabled}
 		for _, c := range l.Containers {

@@ -141,14 +141,7 @@ func TestMatchConditionsAnnotateNamespaceThenPod(t *testing.T) {
 	// visibly before the annotation.
 	time.Sleep(2100 * time.Millisecond)
 
-	var ns corev1.Namespace
-	if err := k8sClient().Get(ctx(t), types.NamespacedName{Name: nsName}, &ns); err != nil {
-		t.Fatal(err)
-	}
-	ns.Annotations = map[string]string{injectPython: "true"}
-	if err := k8sClient().Update(ctx(t), &ns); err != nil {
-		t.Fatal(err)
-	}
+	setNamespaceAnnotations(t, nsName, map[string]string{injectPython: "true"})
 	bare := samplePod(nsName, nil)
 	bare.Name = "bare"
 	bare = createPod(t, bare)
@@ -171,12 +164,7 @@ func TestMatchConditionsAnnotateNamespaceThenPod(t *testing.T) {
 		}
 	} else {
 		t.Log("the workload's pod was created in the window")
-		waitFor(t, func() bool {
-			d := deployment(t, nsName, "window")
-			return d.Spec.Template.Annotations[controllers.RestartedAtAnnotation] != "" &&
-				strings.HasPrefix(d.Annotations[controllers.RolledOutAnnotation], "window:")
-		})
-		waitFor(t, func() bool { return countEvents(t, nsName, "window", "InstrumentationRollout") == 1 })
+		waitWindowRestart(t, nsName, "window")
 	}
 	if len(bare.Spec.InitContainers) == 0 {
 		t.Log("the bare pod was created in the window")
@@ -188,6 +176,7 @@ func TestMatchConditionsAnnotateNamespaceThenPod(t *testing.T) {
 		t.Errorf("a workload created before the namespace annotation was restarted")
 	}
 	// Removing the annotation lists the namespace again.
+	var ns corev1.Namespace
 	if err := k8sClient().Get(ctx(t), types.NamespacedName{Name: nsName}, &ns); err != nil {
 		t.Fatal(err)
 	}

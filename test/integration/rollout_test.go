@@ -5,15 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/time/rate"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/record"
-	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/autotel/autotel/api/v1alpha1"
 	"github.com/autotel/autotel/internal/controllers"
@@ -159,10 +155,7 @@ func TestMissedPodsRestarted(t *testing.T) {
 		t.Fatal("setup: the pod should have been created without the webhook")
 	}
 
-	clk := clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	r := &controllers.Rollout{Client: env.CachedClient, Reader: k8sClient(), Recorder: record.NewFakeRecorder(10),
-		Log: zap.New(zap.WriteTo(testWriter{t})), Limiter: rate.NewLimiter(rate.Inf, 1), Clock: clk}
-	sweeper := &controllers.MissedPods{Rollout: r, Reader: k8sClient()}
+	sweeper, clk := missedSweeper(t)
 	sweeper.Sweep(ctx(t))
 	dep := deployment(t, ns, "missed")
 	if dep.Spec.Template.Annotations[controllers.RestartedAtAnnotation] == "" || !strings.HasPrefix(dep.Annotations[controllers.RolledOutAnnotation], "missed:") {
