@@ -22,6 +22,7 @@ func main() {
 
 	log := zap.New(zap.UseFlagOptions(&zapOpts))
 	ctrl.SetLogger(log)
+	softMemoryLimit(log)
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "autotel operator: no cluster to talk to:", err, "(set KUBECONFIG or run in a pod)")

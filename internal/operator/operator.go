@@ -214,7 +214,9 @@ func NewManager(cfg *rest.Config, o Options, log logr.Logger) (ctrl.Manager, err
 		}),
 		Controller: config.Controller{SkipNameValidation: ptr.To(o.SkipControllerNameValidation)},
 		// Only what admission reads per pod is cached; see ClientLookup.
-		Cache: cache.Options{ByObject: withCollectorCache(map[client.Object]cache.ByObject{
+		// No cached object's managed fields are read (annotatedAt reads a
+		// namespace's from the API server): not held per object (issue 15).
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: withCollectorCache(map[client.Object]cache.ByObject{
 			&corev1.Namespace{}:         {},
 			&v1alpha1.Instrumentation{}: {},
 			// Every pod, slimmed to names, images, env and metadata: status
