@@ -257,8 +257,7 @@ func annotationValue(ns, pod metav1.ObjectMeta, key string) string {
 // the phase — a small fraction of a full pod. Most pods of a cluster show
 // no injection and carry no status annotation: nothing the operator does
 // reads more of them than their identity (no index holds them, no watch
-// maps them to an Instrumentation), so they keep only that, in a smaller
-// type than a pod — with 10,000
+// maps them to an Instrumentation), so they keep only that — with 10,000
 // pods, most of the operator's memory otherwise (see test/scale).
 func SlimPod(o any) (any, error) {
 	pod, ok := o.(*corev1.Pod)
@@ -270,18 +269,10 @@ func SlimPod(o any) (any, error) {
 	_, recorded := pod.Annotations[instrumentation.StatusAnnotation]
 	_, sidecar := pod.Annotations[instrumentation.SidecarConfigAnnotation]
 	if !recorded && !sidecar && len(instrumentation.InjectedLanguages(pod)) == 0 {
-		// Not even a corev1.Pod: that struct is 1.2 kB with its spec and
-		// status empty, most of the operator's heap with 10,000 pods; this
-		// is a quarter of that. The cache keys it, and hands it to the pod
-		// watches' map functions (which skip what is not a *corev1.Pod), but
-		// a cached Get or an unindexed List of pods would fail on it ("cache
-		// had type"): read pods through an index that holds injected pods
-		// only (instrumentationIndex, unrecordedIndex, sidecarIndex) or
-		// from the API server.
-		return &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: metav1.ObjectMeta{
+		return &corev1.Pod{TypeMeta: pod.TypeMeta, ObjectMeta: metav1.ObjectMeta{
 			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
 			DeletionTimestamp: pod.DeletionTimestamp,
-		}}, nil
+		}, Status: corev1.PodStatus{Phase: pod.Status.Phase}}, nil
 	}
 	slim := &corev1.Pod{TypeMeta: pod.TypeMeta, ObjectMeta: pod.ObjectMeta, Status: corev1.PodStatus{Phase: pod.Status.Phase}}
 	slim.ManagedFields = nil

@@ -78,8 +78,8 @@ func TestSlimPodKeepsInjection(t *testing.T) {
 }
 
 // TestSlimPodPlainKeepsIdentity: a pod showing no injection and no status
-// annotation — most of a cluster — is cached as its identity only (not
-// even a corev1.Pod), and still reads as not injected and unindexed.
+// annotation — most of a cluster — is cached as its identity and phase
+// only, and still reads as not injected and unindexed.
 func TestSlimPodPlainKeepsIdentity(t *testing.T) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "p", UID: "u", ResourceVersion: "7",
 		Labels: map[string]string{"app": "p"}, Annotations: map[string]string{"note": "x"}},
@@ -89,17 +89,14 @@ func TestSlimPodPlainKeepsIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slim, ok := out.(*metav1.PartialObjectMetadata)
-	if !ok {
-		t.Fatalf("the slim plain pod is a %T, want the smaller *metav1.PartialObjectMetadata", out)
-	}
-	if slim.Name != "p" || slim.Namespace != "shop" || slim.UID != "u" || slim.ResourceVersion != "7" || slim.Kind != "Pod" {
+	slim := out.(*corev1.Pod)
+	if slim.Name != "p" || slim.Namespace != "shop" || slim.UID != "u" || slim.ResourceVersion != "7" || slim.Status.Phase != corev1.PodRunning {
 		t.Errorf("the slim plain pod lost its identity: %+v", slim)
 	}
-	if slim.Labels != nil || slim.Annotations != nil {
+	if slim.Labels != nil || slim.Annotations != nil || slim.Spec.Containers != nil {
 		t.Errorf("the slim plain pod keeps more than its identity: %+v", slim)
 	}
-	if IndexUnrecorded(slim) != nil || podInstrumentations(slim) != nil || podSidecarCollector(slim) != nil {
+	if IndexUnrecorded(slim) != nil || len(instrumentation.InjectedLanguages(slim)) != 0 || podInstrumentations(slim) != nil {
 		t.Errorf("the slim plain pod reads as injected")
 	}
 	// A pod already carrying injection's node-name variable is not plain.
