@@ -73,6 +73,9 @@ func ExplainFrom(ctx context.Context, w io.Writer, c client.Client, operatorName
 				fmt.Fprintf(w, " — %s", st.Reason)
 			}
 			fmt.Fprintln(w)
+			if st.Sidecar != nil {
+				fmt.Fprintf(w, "  collector sidecar at admission (%s): %s\n", st.Sidecar.Requested, sidecarDecision(st.Sidecar))
+			}
 		}
 	}
 

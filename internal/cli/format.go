@@ -55,3 +55,19 @@ func describeOutcome(o instrumentation.Outcome) string {
 		return "not instrumented (skipped)"
 	}
 }
+
+// sidecarDecision says in one phrase what the webhook did with a pod's
+// collector sidecar request (explain prints it from the pod's recorded
+// decision, where a pod asking only for a sidecar has no language).
+func sidecarDecision(s *instrumentation.SidecarReport) string {
+	switch {
+	case s.Injected:
+		return fmt.Sprintf("otc-container from %s (config hash %s)", s.Collector, s.Hash)
+	case s.Removed:
+		return "otc-container removed (" + instrumentation.SidecarAnnotation + `: "false")`
+	case s.Error:
+		return "NOT injected (the pod was still admitted): " + s.Reason
+	default:
+		return "not injected: " + s.Reason
+	}
+}
