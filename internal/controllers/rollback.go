@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -275,14 +276,18 @@ func (b *Rollback) markTold(obj client.Object, key, decision string) bool {
 }
 
 func (b *Rollback) optedIn(ctx context.Context, inst *v1alpha1.Instrumentation, namespace string) bool {
-	if inst.Annotations[RollbackAnnotation] == "true" || b.Rollout.optedIn(ctx, inst, namespace) {
-		return true
+	// Either switch, on the Instrumentation or the namespace: one read of
+	// the namespace answers both.
+	for _, key := range []string{RollbackAnnotation, instrumentation.RolloutAnnotation} {
+		if inst.Annotations[key] == "true" {
+			return true
+		}
 	}
 	var ns corev1.Namespace
 	if err := b.Rollout.Client.Get(ctx, types.NamespacedName{Name: namespace}, &ns); err != nil {
 		return false
 	}
-	return ns.Annotations[RollbackAnnotation] == "true"
+	return ns.Annotations[RollbackAnnotation] == "true" || ns.Annotations[instrumentation.RolloutAnnotation] == "true"
 }
 
 // instrumentationOf finds the Instrumentation the pod was injected from:
@@ -389,19 +394,11 @@ func (b *Rollback) retry(ctx context.Context, req reconcile.Request) (reconcile.
 			return reconcile.Result{}, fmt.Errorf("listing workloads rolled back for %s: %w", req, err)
 		}
 		var objs []client.Object
-		switch l := l.(type) {
-		case *appsv1.DeploymentList:
-			for i := range l.Items {
-				objs = append(objs, &l.Items[i])
-			}
-		case *appsv1.StatefulSetList:
-			for i := range l.Items {
-				objs = append(objs, &l.Items[i])
-			}
-		case *appsv1.DaemonSetList:
-			for i := range l.Items {
-				objs = append(objs, &l.Items[i])
-			}
+		if err := apimeta.EachListItem(l, func(o runtime.Object) error {
+			objs = append(objs, o.(client.Object))
+			return nil
+		}); err != nil {
+			return reconcile.Result{}, fmt.Errorf("reading workloads rolled back for %s: %w", req, err)
 		}
 		for _, obj := range objs {
 			done := obj.GetAnnotations()[RolledBackAnnotation]
